@@ -1,0 +1,5 @@
+"""Backend-neutral kernel entry points: validate inputs, pick a backend, batch, dispatch.
+
+Every function takes ``backend="auto"`` (see :mod:`spkernels.backends`). NumPy in gives NumPy
+out; GPU arrays (``__cuda_array_interface__``) in give GPU arrays out with no host copy.
+"""
