@@ -59,7 +59,7 @@ def pytest_collection_modifyitems(config, items):
     # (tests/test_numba_cuda_simulator.py) can select exactly those with `-m numba_cuda`.
     for item in items:
         callspec = getattr(item, "callspec", None)
-        if callspec is not None and "numba-cuda" in callspec.params.values():
+        if callspec is not None and any(isinstance(v, str) and v == "numba-cuda" for v in callspec.params.values()):
             item.add_marker(pytest.mark.numba_cuda)
 
 
