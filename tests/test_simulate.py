@@ -231,7 +231,8 @@ def test_multi_hits_and_beamstop(rng, nufft):
     s_lab = det.s_vectors(g.Beam.standard()).reshape(-1, 3)
     f = sum(slice_structure_factors(gd.structure_factors, s_lab, data.hit_orientations[:, j])
             * np.exp(2j * np.pi * data.hit_offsets[:, j] @ s_lab.T) for j in range(2))
-    lam = np.abs(f) ** 2 * g.Beam.standard().fluence * g.R_E_SQUARED * (det.polarization() * det.solid_angle()).reshape(-1)
+    geom = (det.polarization() * det.solid_angle()).reshape(-1)
+    lam = np.abs(f) ** 2 * g.Beam.standard().fluence * g.R_E_SQUARED * geom
     mask = data.mask.reshape(-1).astype(bool)
     c = np.arange(16) - 7.5
     assert np.array_equal(~mask, (np.hypot(c[:, None], c[None, :]) <= 2.5).reshape(-1))

@@ -234,7 +234,6 @@ def simulate(n_images: int, particle=None, detector: Detector | None = None, bea
         counts = rng.poisson(lam) if poisson else lam
         intensities[b0:b1, 0] = counts.reshape(-1, nx, ny)
 
-    pos = detector.pixel_positions()
     data = SPIDataset(
         intensities=intensities,
         pixel_position_reciprocal=(detector.s_vectors(beam) * 1e10)[None],
@@ -252,7 +251,7 @@ def simulate(n_images: int, particle=None, detector: Detector | None = None, bea
         focus_radius=beam.focus_radius,
         fluence=beam.fluence,
         attrs={"pixel_size": detector.pixel_size, "simulator": "spkernels.mtip.simulate",
-               "detector_width": float(np.ptp(pos[..., 0]) + detector.pixel_size)},
+               "detector_width": detector.width, "binning": detector.binning},
     )
     if density_grid is not None:
         voxel = 1.0 / (2.0 * s_max)
