@@ -287,3 +287,19 @@ def test_simulate_demo_particle_smoke(nufft):
 def test_simulate_from_pdb_file(nufft):
     data = simulate(2, str(PDB), _small_detector(), seed=0, nufft=nufft, density_grid=None, poisson=False)
     assert np.all(np.isfinite(data.intensities)) and data.intensities.max() > 0
+
+
+def test_cli_simulate(tmp_path, rng, nufft, capsys):
+    from spkernels import cli
+
+    st = _atoms(rng, n=60)
+    pdb = tmp_path / "toy.pdb"
+    sio.write_structure(st, pdb)
+    out = tmp_path / "sim.h5"
+    rc = cli.main(["mtip", "simulate", str(out), "-n", "5", "--pdb", str(pdb), "--binning", "8", "--photons", "1e14",
+                   "--seed", "2", "--mrc", str(tmp_path / "truth.mrc"), "--quiet"])
+    assert rc == 0 and "5 images of 16x16 px" in capsys.readouterr().out
+    data = sio.read_spi_h5(out)
+    assert data.intensities.shape == (5, 1, 16, 16) and data.photons_per_pulse == 1e14
+    vol = sio.read_mrc(tmp_path / "truth.mrc")
+    assert vol.data.shape == data.density.shape and vol.voxel_size[0] == pytest.approx(data.voxel_size, rel=1e-6)
