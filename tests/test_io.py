@@ -230,3 +230,21 @@ def test_mrc_round_trip_and_axis_order(tmp_path, rng):
         sio.write_mrc(tmp_path / "c.mrc", vol, 0.0)
     with pytest.raises(ValueError, match="`volume`"):
         sio.write_mrc(tmp_path / "c.mrc", vol[0], 1.0)
+
+
+@needs_data
+def test_read_second_model(tmp_path):
+    gemmi = pytest.importorskip("gemmi")
+    st = gemmi.read_structure(str(PDB))
+    m2 = st[0].clone()
+    for ch in m2:
+        for res in ch:
+            for atom in res:
+                atom.pos = gemmi.Position(atom.pos.x + 100.0, atom.pos.y, atom.pos.z)
+    st.add_model(m2)
+    st.write_pdb(str(tmp_path / "two.pdb"))
+    first = sio.read_structure(tmp_path / "two.pdb")
+    second = sio.read_structure(tmp_path / "two.pdb", model=1)
+    np.testing.assert_allclose(second.coords - first.coords, np.tile([100.0, 0, 0], (first.n_atoms, 1)), atol=1e-3)
+    with pytest.raises(ValueError, match="`model`"):
+        sio.read_structure(tmp_path / "two.pdb", model=2)

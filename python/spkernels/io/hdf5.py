@@ -18,6 +18,10 @@ attr ``det_shape``             int array                   (panels, nx, ny)
 attr ``det_distance``          float                       metres
 =============================  ==========================  ===================================
 
+Orientation convention: quaternion q rotates the particle (density ``rho(R(q)^T r)`` in the
+lab frame), so image n samples the particle's transform at ``R(q_n)^T s`` for the lab-frame
+pixel s-vectors, as SpiniFEL's slicing does (it rotates pixels by the inverse matrix).
+
 Written by spkernels in addition, all optional on reading: ``mask`` (panels, nx, ny) uint8
 (1 = usable pixel), ``n_particles`` (N,), ``hit_orientations`` (N, k, 4) and ``hit_offsets``
 (N, k, 3) in Angstrom for multi-particle hits (unused slots NaN), ``density`` (z, y, x) with attr
