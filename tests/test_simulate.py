@@ -125,6 +125,20 @@ def test_structure_factor_grid_matches_direct_sum(rng, nufft, kind, tol):
         sfg(np.array([[0.0, 0.0, 0.11]]))
 
 
+def test_package_nufft_is_default_and_matches_finufft(rng):
+    """The default NUFFT is the package's; an injected finufft gives the same F to ~tol."""
+    finufft = pytest.importorskip("finufft")
+    kernels = pytest.importorskip("spkernels.kernels")
+    if not hasattr(kernels, "nufft3d2"):
+        pytest.skip("spkernels.kernels.nufft3d2 not built in this tree")
+    assert resolve_nufft3d2() is kernels.nufft3d2
+    dens = GaussianDensity.from_atoms(_atoms(rng, n=50))
+    s = rng.uniform(-0.05, 0.05, (500, 3))
+    ours = StructureFactorGrid(dens, 0.09, tol=1e-6)(s)
+    theirs = StructureFactorGrid(dens, 0.09, tol=1e-6, nufft=finufft.nufft3d2)(s)
+    assert np.abs(ours - theirs).max() < 1e-6 * np.abs(theirs).max()
+
+
 def test_band_limited_density_equals_samples_of_smooth_density(rng, nufft):
     # wide Gaussians have no spectrum beyond the grid's Nyquist sphere: the band-limited map
     # must then equal the point samples
