@@ -257,6 +257,9 @@ def test_multi_hits_and_beamstop(rng, nufft):
 
 def test_simulate_validation(rng, nufft):
     st = _atoms(rng, n=10)
+    # odd pixel count: the central pixel sits on the beam and stays usable without a beam stop
+    odd = simulate(1, st, g.Detector(15, 0.2, width=0.08), nufft=nufft, poisson=False, density_grid=None)
+    assert odd.mask.all() and odd.intensities[0, 0, 7, 7] > 0
     with pytest.raises(TypeError, match="`n_images`"):
         simulate(2.0, st, nufft=nufft)
     with pytest.raises(ValueError, match="`multi_hit_fraction`"):

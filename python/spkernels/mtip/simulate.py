@@ -35,7 +35,7 @@ def particle_density(particle=None, *, b_factor: float | None = None, seed: int 
     """A :class:`GaussianDensity` centred at the origin, from whatever describes a particle.
 
     `particle` is a GaussianDensity (used as is), an AtomicStructure, a path to a PDB/mmCIF
-    file, or None for the built-in demo particle (:func:`spkernels.mtip.particle.demo_particle`
+    file (read without waters), or None for the built-in demo particle (:func:`spkernels.mtip.particle.demo_particle`
     with `seed`). Atomic models are moved to their electron-weighted centre.
     """
     if isinstance(particle, GaussianDensity):
@@ -213,7 +213,8 @@ def simulate(n_images: int, particle=None, detector: Detector | None = None, bea
     # beam stop: pixels within the radius (in pixels) of the beam centre are masked
     c = (np.arange(nx) - (nx - 1) / 2.0)
     r_pix = np.hypot(c[:, None], (np.arange(ny) - (ny - 1) / 2.0)[None, :])
-    mask = (r_pix > beamstop_radius).astype(np.uint8)
+    mask = (r_pix > beamstop_radius) if beamstop_radius > 0 else np.ones((nx, ny), dtype=bool)
+    mask = mask.astype(np.uint8)
     good = mask.reshape(-1).astype(bool)
 
     intensities = np.empty((n_images, 1, nx, ny), dtype=np.float32)
