@@ -3,3 +3,7 @@
 Every function takes ``backend="auto"`` (see :mod:`spkernels.backends`). NumPy in gives NumPy
 out; GPU arrays (``__cuda_array_interface__``) in give GPU arrays out with no host copy.
 """
+
+# --- nufft (issue 3) ---
+from .nufft import Plan, nufft3d1, nufft3d2  # noqa: E402,F401
+# --- end nufft ---
