@@ -3,3 +3,6 @@
 Every function takes ``backend="auto"`` (see :mod:`spkernels.backends`). NumPy in gives NumPy
 out; GPU arrays (``__cuda_array_interface__``) in give GPU arrays out with no host copy.
 """
+
+# --- solvers and metrics (issue 4): fsc, cg, ToeplitzNormalOperator ---
+from .fsc import FSCResult, Resolution, fsc  # noqa: E402,F401
