@@ -6,3 +6,4 @@ out; GPU arrays (``__cuda_array_interface__``) in give GPU arrays out with no ho
 
 # --- solvers and metrics (issue 4): fsc, cg, ToeplitzNormalOperator ---
 from .fsc import FSCResult, Resolution, fsc  # noqa: E402,F401
+from .cg import CGResult, cg  # noqa: E402,F401
