@@ -1,0 +1,271 @@
+"""NUFFT spreading / interpolation on the CPU with ``@njit(parallel=True)``.
+
+Same signatures as the ``_core`` CPU functions (see :mod:`spkernels.kernels.nufft`), so the
+Python layer dispatches to either without knowing which it has:
+
+- :func:`setpts` bins points by fine-grid cell and stable-sorts them by bin (counting sort:
+  ties keep their original order), which makes every later pass deterministic.
+- :func:`spread` ``method="gather"`` is output-driven: one task per bin-sized tile of the fine
+  grid sums, in a fixed order, the points of the neighbouring bins that reach it, then writes
+  the tile it alone owns. No atomics, bitwise reproducible.
+  ``method="scatter"`` is point-driven: each thread scatters a contiguous slice of the sorted
+  points into its own full private grid, and the private grids are summed at the end (the
+  baseline; it needs one grid per thread, so the thread count is capped by memory).
+- :func:`interp` is a point-driven gather over the sorted points.
+
+Points arrive already folded into [-pi, pi); the per-element math is in
+:mod:`spkernels.backends.numba_math.nufft`, shared with the CUDA twins.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from ..numba_math.nufft import (
+    MAX_NEIGHBOURS,
+    MAX_WIDTH,
+    axis_weights,
+    first_index,
+    grid_coord,
+    neighbour_bins,
+    offset_in_tile,
+    point_bin,
+    wrap,
+)
+
+
+def _nbins(n, bs):
+    return tuple((int(a) + int(b) - 1) // int(b) for a, b in zip(n, bs))
+
+
+@njit(parallel=True, cache=True)
+def _bin_ids(x, y, z, n1, n2, n3, bs1, bs2, bs3, nb2, nb3, out):
+    for j in prange(x.shape[0]):
+        out[j] = point_bin(x[j], y[j], z[j], n1, n2, n3, bs1, bs2, bs3, nb2, nb3)
+
+
+@njit(cache=True)
+def _counting_sort(bins, nbins, perm, offsets):
+    # stable: equal bins keep increasing original index, so the order is reproducible
+    for k in range(nbins + 1):
+        offsets[k] = 0
+    for j in range(bins.shape[0]):
+        offsets[bins[j] + 1] += 1
+    for k in range(nbins):
+        offsets[k + 1] += offsets[k]
+    pos = offsets[:-1].copy()
+    for j in range(bins.shape[0]):
+        b = bins[j]
+        perm[pos[b]] = j
+        pos[b] += 1
+
+
+def setpts(x, y, z, n_fine, bin_size):
+    """Stable sort of the points by fine-grid bin: ``(perm int64 (M,), bin_offsets int64 (nbins+1,))``."""
+    n1, n2, n3 = (int(v) for v in n_fine)
+    bs1, bs2, bs3 = (int(v) for v in bin_size)
+    nb1, nb2, nb3 = _nbins(n_fine, bin_size)
+    m = x.shape[0]
+    bins = np.empty(m, np.int64)
+    _bin_ids(x, y, z, n1, n2, n3, bs1, bs2, bs3, nb2, nb3, bins)
+    perm = np.empty(m, np.int64)
+    offsets = np.empty(nb1 * nb2 * nb3 + 1, np.int64)
+    _counting_sort(bins, nb1 * nb2 * nb3, perm, offsets)
+    return perm, offsets
+
+
+@njit(cache=True)
+def _tile_axis(t, w, beta, start, length, n, wts, cells, vals):
+    """Weights of one axis restricted to a tile: fills (cell, weight) pairs, returns their count."""
+    l0 = axis_weights(t, w, beta, wts)
+    off = offset_in_tile(l0, start, n)
+    count = 0
+    for i in range(w):
+        a = off + i
+        if a >= n:
+            a -= n
+        if a < length:
+            cells[count] = a
+            vals[count] = wts[i]
+            count += 1
+    return count
+
+
+@njit(cache=True)
+def _reaches(t, w, start, length, n):
+    """Cheap test (no exp) whether a point's support along one axis meets the tile."""
+    off = offset_in_tile(first_index(t, w), start, n)
+    return off < length or off + w - 1 >= n
+
+
+@njit(parallel=True, cache=True)
+def _gather(x, y, z, c, perm, offsets, n1, n2, n3, bs1, bs2, bs3, w, beta, fine):
+    nv = c.shape[0]
+    nb1 = (n1 + bs1 - 1) // bs1
+    nb2 = (n2 + bs2 - 1) // bs2
+    nb3 = (n3 + bs3 - 1) // bs3
+    for tile in prange(nb1 * nb2 * nb3):
+        b3 = tile % nb3
+        b2 = (tile // nb3) % nb2
+        b1 = tile // (nb3 * nb2)
+        s1 = b1 * bs1
+        s2 = b2 * bs2
+        s3 = b3 * bs3
+        len1 = min(s1 + bs1, n1) - s1
+        len2 = min(s2 + bs2, n2) - s2
+        len3 = min(s3 + bs3, n3) - s3
+        acc = np.zeros((nv, len1, len2, len3), fine.dtype)
+        nbr1 = np.empty(MAX_NEIGHBOURS, np.int64)
+        nbr2 = np.empty(MAX_NEIGHBOURS, np.int64)
+        nbr3 = np.empty(MAX_NEIGHBOURS, np.int64)
+        k1 = neighbour_bins(b1, bs1, n1, w, nbr1)
+        k2 = neighbour_bins(b2, bs2, n2, w, nbr2)
+        k3 = neighbour_bins(b3, bs3, n3, w, nbr3)
+        wts = np.empty(MAX_WIDTH, np.float64)
+        c1 = np.empty(MAX_WIDTH, np.int64)
+        c2 = np.empty(MAX_WIDTH, np.int64)
+        c3 = np.empty(MAX_WIDTH, np.int64)
+        v1 = np.empty(MAX_WIDTH, np.float64)
+        v2 = np.empty(MAX_WIDTH, np.float64)
+        v3 = np.empty(MAX_WIDTH, np.float64)
+        for i in range(k1):
+            for j in range(k2):
+                for k in range(k3):
+                    b = (nbr1[i] * nb2 + nbr2[j]) * nb3 + nbr3[k]
+                    for p in range(offsets[b], offsets[b + 1]):
+                        idx = perm[p]
+                        t1 = grid_coord(x[idx], n1)
+                        t2 = grid_coord(y[idx], n2)
+                        t3 = grid_coord(z[idx], n3)
+                        if not (_reaches(t1, w, s1, len1, n1) and _reaches(t2, w, s2, len2, n2)
+                                and _reaches(t3, w, s3, len3, n3)):
+                            continue
+                        m1 = _tile_axis(t1, w, beta, s1, len1, n1, wts, c1, v1)
+                        m2 = _tile_axis(t2, w, beta, s2, len2, n2, wts, c2, v2)
+                        m3 = _tile_axis(t3, w, beta, s3, len3, n3, wts, c3, v3)
+                        for v in range(nv):
+                            cv = c[v, idx]
+                            for a in range(m1):
+                                ca = cv * v1[a]
+                                for bb in range(m2):
+                                    cab = ca * v2[bb]
+                                    for cc in range(m3):
+                                        acc[v, c1[a], c2[bb], c3[cc]] += cab * v3[cc]
+        fine[:, s1:s1 + len1, s2:s2 + len2, s3:s3 + len3] = acc
+
+
+@njit(parallel=True, cache=True)
+def _scatter(x, y, z, c, perm, w, beta, parts):
+    nchunk = parts.shape[0]
+    nv = parts.shape[1]
+    n1 = parts.shape[2]
+    n2 = parts.shape[3]
+    n3 = parts.shape[4]
+    m = perm.shape[0]
+    for ch in prange(nchunk):
+        lo = ch * m // nchunk
+        hi = (ch + 1) * m // nchunk
+        w1 = np.empty(MAX_WIDTH, np.float64)
+        w2 = np.empty(MAX_WIDTH, np.float64)
+        w3 = np.empty(MAX_WIDTH, np.float64)
+        i1 = np.empty(MAX_WIDTH, np.int64)
+        i2 = np.empty(MAX_WIDTH, np.int64)
+        i3 = np.empty(MAX_WIDTH, np.int64)
+        for p in range(lo, hi):
+            idx = perm[p]
+            l1 = axis_weights(grid_coord(x[idx], n1), w, beta, w1)
+            l2 = axis_weights(grid_coord(y[idx], n2), w, beta, w2)
+            l3 = axis_weights(grid_coord(z[idx], n3), w, beta, w3)
+            for i in range(w):
+                i1[i] = wrap(l1 + i, n1)
+                i2[i] = wrap(l2 + i, n2)
+                i3[i] = wrap(l3 + i, n3)
+            for v in range(nv):
+                cv = c[v, idx]
+                for a in range(w):
+                    ca = cv * w1[a]
+                    for b in range(w):
+                        cab = ca * w2[b]
+                        for cc in range(w):
+                            parts[ch, v, i1[a], i2[b], i3[cc]] += cab * w3[cc]
+
+
+def spread(x, y, z, c, perm, bin_offsets, n_fine, bin_size, w, beta, method="gather", max_bytes=None):
+    """Spread ``c`` (V, M) onto a zeroed fine grid (V, n1, n2, n3); see the module docstring.
+
+    ``max_bytes`` caps the memory of the scatter's private grids (one per thread).
+    """
+    n1, n2, n3 = (int(v) for v in n_fine)
+    nv = c.shape[0]
+    if method == "gather":
+        fine = np.empty((nv, n1, n2, n3), c.dtype)  # every cell is written by exactly one tile
+        bs1, bs2, bs3 = (int(v) for v in bin_size)
+        _gather(x, y, z, c, perm, bin_offsets, n1, n2, n3, bs1, bs2, bs3, int(w), float(beta), fine)
+        return fine
+    if method != "scatter":
+        raise ValueError(f"`method` must be 'gather' or 'scatter', got {method!r}")
+    grid_bytes = nv * n1 * n2 * n3 * c.dtype.itemsize
+    nchunk = numba.get_num_threads()
+    if max_bytes is not None:
+        nchunk = max(1, min(nchunk, int(max_bytes // max(grid_bytes, 1))))
+    nchunk = max(1, min(nchunk, perm.shape[0]))
+    parts = np.zeros((nchunk, nv, n1, n2, n3), c.dtype)
+    _scatter(x, y, z, c, perm, int(w), float(beta), parts)
+    if nchunk == 1:
+        return parts[0]
+    fine = parts[0]
+    for k in range(1, nchunk):  # fixed order: the baseline is reproducible too
+        fine += parts[k]
+    return fine
+
+
+@njit(parallel=True, cache=True)
+def _interp(x, y, z, fine, perm, w, beta, nchunk, out):
+    nv = fine.shape[0]
+    n1 = fine.shape[1]
+    n2 = fine.shape[2]
+    n3 = fine.shape[3]
+    m = perm.shape[0]
+    for ch in prange(nchunk):
+        lo = ch * m // nchunk
+        hi = (ch + 1) * m // nchunk
+        w1 = np.empty(MAX_WIDTH, np.float64)
+        w2 = np.empty(MAX_WIDTH, np.float64)
+        w3 = np.empty(MAX_WIDTH, np.float64)
+        i1 = np.empty(MAX_WIDTH, np.int64)
+        i2 = np.empty(MAX_WIDTH, np.int64)
+        i3 = np.empty(MAX_WIDTH, np.int64)
+        for p in range(lo, hi):
+            idx = perm[p]
+            l1 = axis_weights(grid_coord(x[idx], n1), w, beta, w1)
+            l2 = axis_weights(grid_coord(y[idx], n2), w, beta, w2)
+            l3 = axis_weights(grid_coord(z[idx], n3), w, beta, w3)
+            for i in range(w):
+                i1[i] = wrap(l1 + i, n1)
+                i2[i] = wrap(l2 + i, n2)
+                i3[i] = wrap(l3 + i, n3)
+            for v in range(nv):
+                s = 0j
+                for a in range(w):
+                    sa = 0j
+                    for b in range(w):
+                        sb = 0j
+                        for cc in range(w):
+                            sb += fine[v, i1[a], i2[b], i3[cc]] * w3[cc]
+                        sa += sb * w2[b]
+                    s += sa * w1[a]
+                out[v, idx] = s
+
+
+def interp(x, y, z, fine, perm, w, beta):
+    """Values (V, M) at the points interpolated from the fine grid (V, n1, n2, n3)."""
+    nv = fine.shape[0]
+    m = perm.shape[0]
+    out = np.empty((nv, m), fine.dtype)
+    # many more chunks than threads: sorted points make neighbouring chunks similar in cost,
+    # but bins can be very uneven
+    nchunk = max(1, min(m, 64 * numba.get_num_threads()))
+    _interp(x, y, z, fine, perm, int(w), float(beta), nchunk, out)
+    return out

@@ -1,0 +1,307 @@
+"""NUFFT spreading / interpolation as Numba CUDA kernels (``@cuda.jit``).
+
+Arrays come in as CuPy arrays on a real GPU (the FFT needs CuPy anyway) or as NumPy arrays
+under Numba's CUDA simulator (where "device" memory is host memory and the FFT is scipy's);
+results go back in the same kind. Kernels:
+
+- ``setpts``: one thread per point computes its bin id (shared math); the stable sort by bin is
+  done by CuPy on the device (``argsort`` of the unique key ``bin * M + index``, so stability
+  does not depend on the sort algorithm), by NumPy on the host under the simulator.
+- ``interp``: one thread per sorted point reads its w^3 neighbourhood (point-driven gather).
+- ``spread`` ``method="gather"``: one block per bin-sized tile of the fine grid, one thread per
+  (a1, a2) column of the tile holding the column's len3 accumulators. The block stages batches
+  of points from the neighbouring bins into shared memory (their tile offsets and 3 x w kernel
+  weights, computed once per point and block); each thread then adds the staged points that
+  reach its column, in bin order then sorted order. No atomics: bitwise deterministic.
+- ``spread`` ``method="scatter"``: one thread per sorted point, ``cuda.atomic.add`` on the real
+  and imaginary parts (the non-deterministic baseline).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+from numba import cuda  # a module global: the simulator swaps it while kernels run
+
+from ..numba_math.nufft import (
+    MAX_NEIGHBOURS,
+    MAX_WIDTH,
+    axis_weights,
+    grid_coord,
+    neighbour_bins,
+    offset_in_tile,
+    point_bin,
+    support_index,
+    wrap,
+)
+from . import blocks_for
+
+#: points staged in shared memory per batch of the gather (3 x 64 x 16 float64 = 24 KiB)
+STAGE = 64
+#: the gather keeps one tile column per thread in local memory: bin sizes must not exceed this
+MAX_BIN = 16
+THREADS = 128
+
+
+def _xp(a):
+    if isinstance(a, np.ndarray):
+        return np
+    import cupy
+
+    return cupy
+
+
+def _dev(a):
+    """Numba view of a CuPy array (no copy); NumPy arrays (simulator) are copied in."""
+    if isinstance(a, np.ndarray):
+        return cuda.to_device(np.ascontiguousarray(a))
+    return cuda.as_cuda_array(a)
+
+
+def _back(d, like):
+    """Result in the kind of `like`: the same memory for CuPy, a host copy under the simulator."""
+    if isinstance(like, np.ndarray):
+        return d.copy_to_host()
+    import cupy
+
+    return cupy.asarray(d)
+
+
+@functools.lru_cache(maxsize=None)
+def _kernels():
+    @cuda.jit
+    def bin_ids(x, y, z, n1, n2, n3, bs1, bs2, bs3, nb2, nb3, out):
+        j = cuda.grid(1)
+        if j < x.shape[0]:
+            out[j] = point_bin(x[j], y[j], z[j], n1, n2, n3, bs1, bs2, bs3, nb2, nb3)
+
+    @cuda.jit
+    def interp(x, y, z, fine, perm, w, beta, out):
+        p = cuda.grid(1)
+        if p >= perm.shape[0]:
+            return
+        n1 = fine.shape[1]
+        n2 = fine.shape[2]
+        n3 = fine.shape[3]
+        w1 = cuda.local.array(MAX_WIDTH, np.float64)
+        w2 = cuda.local.array(MAX_WIDTH, np.float64)
+        w3 = cuda.local.array(MAX_WIDTH, np.float64)
+        i1 = cuda.local.array(MAX_WIDTH, np.int64)
+        i2 = cuda.local.array(MAX_WIDTH, np.int64)
+        i3 = cuda.local.array(MAX_WIDTH, np.int64)
+        idx = perm[p]
+        l1 = axis_weights(grid_coord(x[idx], n1), w, beta, w1)
+        l2 = axis_weights(grid_coord(y[idx], n2), w, beta, w2)
+        l3 = axis_weights(grid_coord(z[idx], n3), w, beta, w3)
+        for i in range(w):
+            i1[i] = wrap(l1 + i, n1)
+            i2[i] = wrap(l2 + i, n2)
+            i3[i] = wrap(l3 + i, n3)
+        for v in range(fine.shape[0]):
+            sr = 0.0
+            si = 0.0
+            for a in range(w):
+                ar = 0.0
+                ai = 0.0
+                for b in range(w):
+                    br = 0.0
+                    bi = 0.0
+                    for c in range(w):
+                        val = fine[v, i1[a], i2[b], i3[c]]
+                        br += val.real * w3[c]
+                        bi += val.imag * w3[c]
+                    ar += br * w2[b]
+                    ai += bi * w2[b]
+                sr += ar * w1[a]
+                si += ai * w1[a]
+            out[v, idx] = complex(sr, si)
+
+    @cuda.jit
+    def scatter(x, y, z, c, perm, w, beta, fine_ri):
+        p = cuda.grid(1)
+        if p >= perm.shape[0]:
+            return
+        n1 = fine_ri.shape[1]
+        n2 = fine_ri.shape[2]
+        n3 = fine_ri.shape[3] // 2
+        w1 = cuda.local.array(MAX_WIDTH, np.float64)
+        w2 = cuda.local.array(MAX_WIDTH, np.float64)
+        w3 = cuda.local.array(MAX_WIDTH, np.float64)
+        idx = perm[p]
+        l1 = axis_weights(grid_coord(x[idx], n1), w, beta, w1)
+        l2 = axis_weights(grid_coord(y[idx], n2), w, beta, w2)
+        l3 = axis_weights(grid_coord(z[idx], n3), w, beta, w3)
+        for v in range(fine_ri.shape[0]):
+            cv = c[v, idx]
+            for a in range(w):
+                ia = wrap(l1 + a, n1)
+                for b in range(w):
+                    ib = wrap(l2 + b, n2)
+                    wab = w1[a] * w2[b]
+                    for k in range(w):
+                        ik = wrap(l3 + k, n3)
+                        wt = wab * w3[k]
+                        cuda.atomic.add(fine_ri, (v, ia, ib, 2 * ik), cv.real * wt)
+                        cuda.atomic.add(fine_ri, (v, ia, ib, 2 * ik + 1), cv.imag * wt)
+
+    @cuda.jit
+    def gather(x, y, z, c, perm, offsets, n1, n2, n3, bs1, bs2, bs3, w, beta, fine):
+        tile = cuda.blockIdx.x
+        tid = cuda.threadIdx.x
+        nb2 = (n2 + bs2 - 1) // bs2
+        nb3 = (n3 + bs3 - 1) // bs3
+        b3 = tile % nb3
+        b2 = (tile // nb3) % nb2
+        b1 = tile // (nb3 * nb2)
+        s1 = b1 * bs1
+        s2 = b2 * bs2
+        s3 = b3 * bs3
+        len1 = min(s1 + bs1, n1) - s1
+        len2 = min(s2 + bs2, n2) - s2
+        len3 = min(s3 + bs3, n3) - s3
+        # one shared array per source line (the simulator needs it)
+        sw1 = cuda.shared.array((STAGE, MAX_WIDTH), np.float64)
+        sw2 = cuda.shared.array((STAGE, MAX_WIDTH), np.float64)
+        sw3 = cuda.shared.array((STAGE, MAX_WIDTH), np.float64)
+        so1 = cuda.shared.array(STAGE, np.int32)
+        so2 = cuda.shared.array(STAGE, np.int32)
+        so3 = cuda.shared.array(STAGE, np.int32)
+        scr = cuda.shared.array(STAGE, np.float64)
+        sci = cuda.shared.array(STAGE, np.float64)
+        nbr1 = cuda.local.array(MAX_NEIGHBOURS, np.int64)
+        nbr2 = cuda.local.array(MAX_NEIGHBOURS, np.int64)
+        nbr3 = cuda.local.array(MAX_NEIGHBOURS, np.int64)
+        wl = cuda.local.array(MAX_WIDTH, np.float64)
+        acc_r = cuda.local.array(MAX_BIN, np.float64)
+        acc_i = cuda.local.array(MAX_BIN, np.float64)
+        k1 = neighbour_bins(b1, bs1, n1, w, nbr1)
+        k2 = neighbour_bins(b2, bs2, n2, w, nbr2)
+        k3 = neighbour_bins(b3, bs3, n3, w, nbr3)
+        a1 = tid // len2
+        a2 = tid % len2
+        mine = tid < len1 * len2
+        for v in range(c.shape[0]):
+            for q in range(MAX_BIN):
+                acc_r[q] = 0.0
+                acc_i[q] = 0.0
+            for i in range(k1):
+                for j in range(k2):
+                    for k in range(k3):
+                        b = (nbr1[i] * nb2 + nbr2[j]) * nb3 + nbr3[k]
+                        start = offsets[b]
+                        stop = offsets[b + 1]
+                        for base in range(start, stop, STAGE):
+                            p = base + tid
+                            if tid < STAGE and p < stop:
+                                idx = perm[p]
+                                o1 = offset_in_tile(axis_weights(grid_coord(x[idx], n1), w, beta, wl), s1, n1)
+                                for q in range(w):
+                                    sw1[tid, q] = wl[q]
+                                o2 = offset_in_tile(axis_weights(grid_coord(y[idx], n2), w, beta, wl), s2, n2)
+                                for q in range(w):
+                                    sw2[tid, q] = wl[q]
+                                o3 = offset_in_tile(axis_weights(grid_coord(z[idx], n3), w, beta, wl), s3, n3)
+                                for q in range(w):
+                                    sw3[tid, q] = wl[q]
+                                reach = ((o1 < len1 or o1 + w - 1 >= n1) and (o2 < len2 or o2 + w - 1 >= n2)
+                                         and (o3 < len3 or o3 + w - 1 >= n3))
+                                so1[tid] = o1 if reach else -1
+                                so2[tid] = o2
+                                so3[tid] = o3
+                                cv = c[v, idx]
+                                scr[tid] = cv.real
+                                sci[tid] = cv.imag
+                            cuda.syncthreads()
+                            cnt = min(STAGE, stop - base)
+                            if mine:
+                                for pp in range(cnt):
+                                    o1 = so1[pp]
+                                    if o1 < 0:
+                                        continue
+                                    i1 = support_index(a1, o1, n1)
+                                    if i1 >= w:
+                                        continue
+                                    i2 = support_index(a2, so2[pp], n2)
+                                    if i2 >= w:
+                                        continue
+                                    w12 = sw1[pp, i1] * sw2[pp, i2]
+                                    cr = scr[pp] * w12
+                                    ci = sci[pp] * w12
+                                    o3 = so3[pp]
+                                    for q in range(w):
+                                        a3 = o3 + q
+                                        if a3 >= n3:
+                                            a3 -= n3
+                                        if a3 < len3:
+                                            acc_r[a3] += cr * sw3[pp, q]
+                                            acc_i[a3] += ci * sw3[pp, q]
+                            cuda.syncthreads()
+            if mine:
+                for q in range(len3):
+                    fine[v, s1 + a1, s2 + a2, s3 + q] = complex(acc_r[q], acc_i[q])
+
+    return bin_ids, interp, scatter, gather
+
+
+def setpts(x, y, z, n_fine, bin_size):
+    """Bin ids on the device, then a stable sort by bin: ``(perm, bin_offsets)`` int64."""
+    bin_ids, _, _, _ = _kernels()
+    n1, n2, n3 = (int(v) for v in n_fine)
+    bs1, bs2, bs3 = (int(v) for v in bin_size)
+    nb1, nb2, nb3 = ((a + b - 1) // b for a, b in zip((n1, n2, n3), (bs1, bs2, bs3)))
+    nbins = nb1 * nb2 * nb3
+    m = int(x.shape[0])
+    xp = _xp(x)
+    bins = xp.empty(m, np.int64)
+    dbins = _dev(bins)
+    bin_ids[blocks_for(m), 256](_dev(x), _dev(y), _dev(z), n1, n2, n3, bs1, bs2, bs3, nb2, nb3, dbins)
+    bins = _back(dbins, x)
+    # unique keys: any (stable or not) sort gives the same, stable order
+    keys = bins * m + xp.arange(m, dtype=np.int64)
+    perm = xp.argsort(keys).astype(np.int64)
+    counts = xp.bincount(bins, minlength=nbins)
+    offsets = xp.zeros(nbins + 1, np.int64)
+    offsets[1:] = xp.cumsum(counts)
+    return perm, offsets
+
+
+def spread(x, y, z, c, perm, bin_offsets, n_fine, bin_size, w, beta, method="gather"):
+    """Spread ``c`` (V, M) onto a new fine grid (V, n1, n2, n3) of the same array kind."""
+    _, _, scatter, gather = _kernels()
+    n1, n2, n3 = (int(v) for v in n_fine)
+    nv = int(c.shape[0])
+    m = int(perm.shape[0])
+    xp = _xp(c)
+    if method == "gather":
+        bs1, bs2, bs3 = (int(v) for v in bin_size)
+        if max(bs1, bs2, bs3) > MAX_BIN or bs1 * bs2 > 1024:
+            raise ValueError(f"numba-cuda gather needs bin sizes <= {MAX_BIN}, got {tuple(bin_size)}")
+        nbins = int(bin_offsets.shape[0]) - 1
+        fine = xp.empty((nv, n1, n2, n3), c.dtype)  # every cell written by its tile's block
+        dfine = _dev(fine)
+        threads = max(STAGE, bs1 * bs2)
+        gather[nbins, threads](_dev(x), _dev(y), _dev(z), _dev(c), _dev(perm), _dev(bin_offsets),
+                               n1, n2, n3, bs1, bs2, bs3, int(w), float(beta), dfine)
+        return _back(dfine, c)
+    if method != "scatter":
+        raise ValueError(f"`method` must be 'gather' or 'scatter', got {method!r}")
+    real = np.float32 if c.dtype == np.complex64 else np.float64
+    fine_ri = xp.zeros((nv, n1, n2, 2 * n3), real)
+    dfine = _dev(fine_ri)
+    scatter[blocks_for(m, THREADS), THREADS](_dev(x), _dev(y), _dev(z), _dev(c), _dev(perm), int(w),
+                                             float(beta), dfine)
+    return _back(dfine, c).view(c.dtype)
+
+
+def interp(x, y, z, fine, perm, w, beta):
+    """Values (V, M) at the points, interpolated from ``fine`` (V, n1, n2, n3)."""
+    _, interp_k, _, _ = _kernels()
+    nv = int(fine.shape[0])
+    m = int(perm.shape[0])
+    xp = _xp(fine)
+    out = xp.empty((nv, m), fine.dtype)
+    dout = _dev(out)
+    interp_k[blocks_for(m, THREADS), THREADS](_dev(x), _dev(y), _dev(z), _dev(fine), _dev(perm), int(w),
+                                              float(beta), dout)
+    return _back(dout, fine)

@@ -1,0 +1,878 @@
+"""3-D non-uniform FFTs of type 1 (points -> modes, "insertion") and type 2 (modes -> points,
+"slicing") with finufft's conventions, on every backend.
+
+Conventions (finufft's, so finufft is a drop-in oracle):
+
+- type 1: ``f[k1, k2, k3] = sum_j c_j exp(isign * i * (k1 x_j + k2 y_j + k3 z_j))``, isign +1;
+- type 2: ``c_j = sum_k f[k1, k2, k3] exp(isign * i * (k1 x_j + k2 y_j + k3 z_j))``, isign -1;
+- ``f`` has shape (N1, N2, N3), axis 0 <-> x, modes ``k_i = -N_i//2 ... (N_i-1)//2`` in
+  increasing order (finufft ``modeord=0``); several vectors: ``c`` (V, M), ``f`` (V, N1, N2, N3);
+- points in [-3 pi, 3 pi) (folded here into [-pi, pi));
+- single precision = float32 points with complex64 values, double = float64 with complex128.
+
+Algorithm (the backends other than ``numpy``): spread with the exponential-of-semicircle kernel
+``phi(z) = exp(beta (sqrt(1 - z^2) - 1))`` onto a fine grid ``n_i ~ sigma N_i``, FFT
+(``scipy.fft`` with all CPU workers, ``cupy.fft`` on the GPU), keep the central modes and divide
+by the kernel's Fourier transform (type 1); type 2 runs the same steps backwards. Parameters:
+
+- sigma = ``upsampfac`` = 2 (default): width ``w = ceil(log10(1/eps)) + 1`` cells and
+  ``beta = 2.30 w``;
+- sigma = 1.25: ``w = ceil(ln(1/eps) / (pi sqrt(1 - 1/sigma)))`` and
+  ``beta = 0.97 pi (1 - 1/(2 sigma)) w`` (the ES kernel's error ``~exp(-pi w sqrt(1 - 1/sigma))``
+  set to eps, with the shape factor tuned for sigma = 2 carried over: it reproduces 2.30 w there);
+- ``w`` clamped to [2, 16]; ``n_i`` = smallest even 5-smooth integer >= max(sigma N_i, 2 w);
+- the kernel's Fourier transform ``phihat(k) = (w/2) int_{-1}^{1} phi(z) cos(pi k w z / n) dz``
+  is computed once per plan by Gauss-Legendre quadrature in ``z = sin(theta)``, which removes
+  the square-root end-point singularity of ``phi`` so a fixed rule is exact to rounding.
+
+Backends: ``cuda`` and ``cpu`` run the spreading / interpolation kernels of ``spkernels._core``;
+``numba-cuda`` and ``numba-cpu`` their Numba twins; ``numpy`` is the direct non-uniform DFT sum
+in float64 (chunked, O(M N^3): small sizes only, the test oracle). Type 1 spreading defaults
+to ``method="gather"`` (output-driven, no floating-point atomics, bitwise deterministic);
+``method="scatter"`` is the point-driven baseline.
+
+The GPU backends need CuPy for the FFT (``pip install spkernels[cuda12]`` or ``[cuda13]``);
+under Numba's CUDA simulator the ``numba-cuda`` backend runs on host arrays with scipy's FFT.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+import os
+
+import numpy as np
+
+from .. import backends as _backends
+from .._arrays import device_pointer, ensure_array, ensure_finite, ensure_nonempty, is_device_array
+from .._errors import BackendUnavailableError
+
+__all__ = ["nufft3d1", "nufft3d2", "Plan", "kernel_params", "fine_grid_size"]
+
+log = logging.getLogger("spkernels.kernels.nufft")
+
+#: smallest eps each precision can honour (below it rounding dominates the kernel's error)
+EPS_MIN = {np.dtype(np.float32): 1e-7, np.dtype(np.float64): 1e-15}
+UPSAMPFACS = (2.0, 1.25)
+MIN_WIDTH, MAX_WIDTH = 2, 16
+_CUPY_HINT = "install spkernels[cuda12] or spkernels[cuda13] (CuPy provides the GPU FFT)"
+_GAUSS_NODES = 64
+#: points per batch on the host (bounds the sort's int64 temporaries to a few hundred MB)
+_HOST_POINT_CHUNK = 1 << 26
+#: tests set this to force point batching at small sizes
+_POINT_CHUNK_OVERRIDE = None
+
+_COMPLEX_OF = {np.dtype(np.float32): np.dtype(np.complex64), np.dtype(np.float64): np.dtype(np.complex128)}
+_REAL_OF = {v: k for k, v in _COMPLEX_OF.items()}
+
+
+# ----------------------------------------------------------------------------- parameters
+
+
+def kernel_params(eps: float, precision="float64", upsampfac: float = 2.0) -> tuple[int, float]:
+    """Kernel width ``w`` (fine-grid cells) and shape ``beta`` for tolerance `eps`.
+
+    Raises ``ValueError`` when `eps` is outside what the precision (or kernel width) can reach.
+    """
+    real = _real_dtype(precision, "precision")
+    eps = _check_eps(eps, real)
+    sigma = _check_upsampfac(upsampfac)
+    if sigma == 2.0:
+        w = math.ceil(math.log10(1.0 / eps) - 1e-9) + 1
+        w = max(MIN_WIDTH, min(MAX_WIDTH, w))
+        return w, 2.30 * w
+    w = math.ceil(math.log(1.0 / eps) / (math.pi * math.sqrt(1.0 - 1.0 / sigma)) - 1e-9)
+    if w > MAX_WIDTH:
+        raise ValueError(
+            f"`eps`={eps:g} needs a kernel {w} cells wide with upsampfac={sigma}, more than {MAX_WIDTH}; "
+            "use upsampfac=2.0 or a larger eps"
+        )
+    w = max(MIN_WIDTH, w)
+    return w, 0.97 * math.pi * (1.0 - 0.5 / sigma) * w
+
+
+def _smooth_even(n: int) -> int:
+    """Smallest even integer >= n whose only prime factors are 2, 3 and 5."""
+    n = max(2, int(n))
+    n += n % 2
+    while True:
+        r = n
+        for p in (2, 3, 5):
+            while r % p == 0:
+                r //= p
+        if r == 1:
+            return n
+        n += 2
+
+
+def fine_grid_size(n_modes, w: int, upsampfac: float = 2.0) -> tuple[int, int, int]:
+    """Fine (oversampled) grid size per axis: even, 5-smooth, >= max(sigma N, 2 w)."""
+    return tuple(_smooth_even(max(math.ceil(upsampfac * int(n)), 2 * w)) for n in n_modes)
+
+
+def _mode_indices(N: int) -> np.ndarray:
+    """finufft modeord=0 modes -N//2 .. (N-1)//2, increasing."""
+    return np.arange(-(N // 2), (N - 1) // 2 + 1)
+
+
+def kernel_fourier(N: int, n: int, w: int, beta: float) -> np.ndarray:
+    """``phihat(k)`` for the N modes of one axis (float64), by Gauss-Legendre quadrature.
+
+    ``phihat(k) = (w/2) int_{-1}^{1} phi(z) cos(pi k w z / n) dz``: the Fourier transform of the
+    kernel as seen on a fine grid of n cells, i.e. what spreading multiplies mode k by.
+    With ``z = sin(theta)``, ``sqrt(1 - z^2) = cos(theta)`` is smooth, so the rule converges
+    exponentially (64 nodes are exact to rounding for w <= 16, beta <= 37).
+    """
+    nodes, weights = np.polynomial.legendre.leggauss(_GAUSS_NODES)
+    theta = (nodes + 1.0) * (math.pi / 4.0)  # [0, pi/2]
+    wq = weights * (math.pi / 4.0)
+    z = np.sin(theta)
+    phi = np.exp(beta * (np.cos(theta) - 1.0)) * np.cos(theta)  # dz = cos(theta) dtheta
+    k = _mode_indices(N).astype(np.float64)
+    # even kernel: integral over [-1, 1] = 2 * integral over [0, 1]
+    return w * (np.cos(np.outer(k, z) * (math.pi * w / n)) @ (wq * phi))
+
+
+def _bin_size(n: int, w: int, target: int, largest: int) -> int:
+    """Bin edge along one axis: >= w (the gather then only visits neighbouring bins), <= largest,
+    near `target`, preferring divisors of n so no bin is a sliver."""
+    if n <= max(w, target):
+        return n if n <= largest else max(w, min(target, largest))
+    divisors = [d for d in range(w, largest + 1) if n % d == 0]
+    if divisors:
+        return min(divisors, key=lambda d: (abs(d - target), -d))
+    return max(w, min(target, largest))
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def _real_dtype(dtype, name):
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"`{name}` must be a NumPy dtype or its name, got {dtype!r}") from None
+    if dt in _COMPLEX_OF:
+        return dt
+    if dt in _REAL_OF:
+        return _REAL_OF[dt]
+    raise TypeError(f"`{name}` must be complex64/float32 or complex128/float64, got {dt.name}")
+
+
+def _check_eps(eps, real):
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
+        raise TypeError(f"`eps` must be a real number, got {type(eps).__name__}")
+    eps = float(eps)
+    lo = EPS_MIN[np.dtype(real)]
+    if not math.isfinite(eps) or eps >= 1.0 or eps < lo * (1 - 1e-12):
+        prec = "single" if np.dtype(real) == np.float32 else "double"
+        raise ValueError(f"`eps` must lie in [{lo:g}, 1) for {prec} precision, got {eps:g}")
+    return eps
+
+
+def _check_upsampfac(upsampfac):
+    if isinstance(upsampfac, bool) or not isinstance(upsampfac, numbers.Real):
+        raise TypeError(f"`upsampfac` must be a number, got {type(upsampfac).__name__}")
+    if float(upsampfac) not in UPSAMPFACS:
+        raise ValueError(f"`upsampfac` must be 2.0 or 1.25, got {upsampfac!r}")
+    return float(upsampfac)
+
+
+def _check_isign(isign, default):
+    if isign is None:
+        return default
+    if isinstance(isign, bool) or not isinstance(isign, numbers.Integral):
+        raise TypeError(f"`isign` must be +1 or -1, got {type(isign).__name__}")
+    if int(isign) not in (1, -1):
+        raise ValueError(f"`isign` must be +1 or -1, got {isign}")
+    return int(isign)
+
+
+def _check_n_modes(n_modes):
+    if isinstance(n_modes, numbers.Integral) and not isinstance(n_modes, bool):
+        n_modes = (n_modes,) * 3
+    try:
+        n_modes = tuple(n_modes)
+    except TypeError:
+        raise TypeError(f"`n_modes` must be a tuple of 3 positive integers, got {type(n_modes).__name__}") from None
+    if len(n_modes) != 3:
+        raise ValueError(f"`n_modes` must have 3 entries (N1, N2, N3), got {len(n_modes)}")
+    for n in n_modes:
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+            raise TypeError(f"`n_modes` entries must be integers, got {n!r}")
+        if int(n) < 1:
+            raise ValueError(f"`n_modes` entries must be >= 1, got {tuple(n_modes)}")
+    return tuple(int(n) for n in n_modes)
+
+
+def _check_method(method):
+    if method not in ("gather", "scatter"):
+        raise ValueError(f"`method` must be 'gather' or 'scatter', got {method!r}")
+    return method
+
+
+def _check_points(x, y, z):
+    pts = []
+    for name, a in (("x", x), ("y", y), ("z", z)):
+        a = ensure_array(name, a, dtypes=(np.float32, np.float64), ndim=1)
+        pts.append(a)
+    dts = {np.dtype(a.dtype) for a in pts}
+    if len(dts) != 1:
+        raise TypeError(
+            "`x`, `y`, `z` must share one dtype (float32 or float64), got "
+            + ", ".join(np.dtype(a.dtype).name for a in pts)
+        )
+    m = int(pts[0].shape[0])
+    for name, a in zip("yz", pts[1:]):
+        if int(a.shape[0]) != m:
+            raise ValueError(f"`{name}` has {a.shape[0]} points but `x` has {m}")
+    ensure_nonempty("x", pts[0])
+    devs = {is_device_array(a) for a in pts}
+    if len(devs) != 1:
+        raise TypeError("`x`, `y`, `z` must all be host arrays or all device arrays")
+    for name, a in zip("xyz", pts):
+        ensure_finite(name, a)
+        xp = _array_module(a)
+        if xp is not None:
+            lim = 3.0 * math.pi
+            if bool((a < -lim).any()) or bool((a >= lim).any()):
+                raise ValueError(f"`{name}` must lie in [-3*pi, 3*pi)")
+    return pts
+
+
+def _array_module(a):
+    if not is_device_array(a):
+        return np
+    try:
+        import cupy
+    except ImportError:
+        return None
+    return cupy if isinstance(a, cupy.ndarray) else None
+
+
+def _check_values(name, a, complex_dtype, ndim_one, trailing):
+    """Validate data of one vector (ndim_one dims) or several (ndim_one + 1); return (array, V, batched)."""
+    a = ensure_array(name, a, dtypes=(np.complex64, np.complex128), ndim=(ndim_one, ndim_one + 1))
+    if np.dtype(a.dtype) != complex_dtype:
+        raise TypeError(
+            f"`{name}` must have dtype {complex_dtype.name} to match the points' precision, got {np.dtype(a.dtype).name}"
+        )
+    batched = a.ndim == ndim_one + 1
+    if tuple(a.shape[1:] if batched else a.shape) != tuple(trailing):
+        want = "(V, " + ", ".join(map(str, trailing)) + ")"
+        raise ValueError(f"`{name}` must have shape {tuple(trailing)} or {want}, got {tuple(a.shape)}")
+    ensure_nonempty(name, a)
+    ensure_finite(name, a)
+    return a, (int(a.shape[0]) if batched else 1), batched
+
+
+# ----------------------------------------------------------------------------- memory
+
+
+def _host_available_bytes() -> int:
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 8 << 30
+
+
+def _device_available_bytes() -> int:
+    try:
+        import cupy
+
+        free, _ = cupy.cuda.runtime.memGetInfo()
+        return int(free + cupy.get_default_memory_pool().free_bytes())
+    except Exception:  # no CuPy (simulator) or no device: do not block on an unknown
+        return _host_available_bytes()
+
+
+def _workers() -> int:
+    return os.cpu_count() or 1
+
+
+# ----------------------------------------------------------------------------- engines
+
+
+class _HostFFT:
+    """scipy.fft over the last three axes, sign chosen by isign, no normalisation."""
+
+    xp = np
+
+    @staticmethod
+    def fft(a, isign):
+        import scipy.fft
+
+        if isign < 0:
+            return scipy.fft.fftn(a, axes=(1, 2, 3), workers=_workers(), overwrite_x=True)
+        return scipy.fft.ifftn(a, axes=(1, 2, 3), norm="forward", workers=_workers(), overwrite_x=True)
+
+    @staticmethod
+    def asarray(a):
+        return np.ascontiguousarray(a)
+
+    @staticmethod
+    def to_host(a):
+        return a
+
+
+class _CupyFFT:
+    @property
+    def xp(self):
+        import cupy
+
+        return cupy
+
+    @staticmethod
+    def fft(a, isign):
+        import cupy
+
+        if isign < 0:
+            return cupy.fft.fftn(a, axes=(1, 2, 3))
+        return cupy.fft.ifftn(a, axes=(1, 2, 3), norm="forward")
+
+    @staticmethod
+    def asarray(a):
+        import cupy
+
+        return cupy.ascontiguousarray(cupy.asarray(a))
+
+    @staticmethod
+    def to_host(a):
+        return a.get()
+
+
+def _canonical(a):
+    # a view with NumPy's builtin dtype instance: scipy.fft returns arrays whose (equal) dtype is
+    # a distinct object, which pybind11 identity checks (`dtype().is(...)`) would reject
+    return a.view(np.dtype(a.dtype.char))
+
+
+class _CoreCPU(_HostFFT):
+    name = "cpu"
+
+    def __init__(self):
+        self.core = _backends.core()
+
+    def setpts(self, x, y, z, n, bs):
+        x, y, z = (_canonical(a) for a in (x, y, z))
+        return self.core.nufft_setpts_cpu(x, y, z, tuple(n), tuple(bs))
+
+    def spread(self, x, y, z, c, perm, offs, n, bs, w, beta, method):
+        x, y, z, c = (_canonical(a) for a in (x, y, z, c))
+        return self.core.nufft_spread_cpu(x, y, z, c, perm, offs, tuple(n), tuple(bs), int(w), float(beta), method)
+
+    def interp(self, x, y, z, fine, perm, w, beta):
+        x, y, z, fine = (_canonical(a) for a in (x, y, z, fine))
+        return self.core.nufft_interp_cpu(x, y, z, fine, perm, int(w), float(beta))
+
+
+class _NumbaCPU(_HostFFT):
+    name = "numba-cpu"
+
+    def __init__(self):
+        from ..backends.numba_cpu import nufft as impl
+
+        self.impl = impl
+
+    def setpts(self, x, y, z, n, bs):
+        return self.impl.setpts(x, y, z, n, bs)
+
+    def spread(self, x, y, z, c, perm, offs, n, bs, w, beta, method):
+        return self.impl.spread(x, y, z, c, perm, offs, n, bs, w, beta, method,
+                                max_bytes=_host_available_bytes() // 3)
+
+    def interp(self, x, y, z, fine, perm, w, beta):
+        return self.impl.interp(x, y, z, fine, perm, w, beta)
+
+
+class _NumbaCUDA:
+    name = "numba-cuda"
+
+    def __init__(self):
+        from ..backends.numba_cuda import nufft as impl
+
+        self.impl = impl
+        self.fftlib = _HostFFT() if _backends.cuda_simulator() else _CupyFFT()
+        self.xp = self.fftlib.xp
+
+    def fft(self, a, isign):
+        return self.fftlib.fft(a, isign)
+
+    def asarray(self, a):
+        if self.xp is np and is_device_array(a):
+            from .._arrays import to_host
+
+            a = to_host(a)
+        return self.fftlib.asarray(a)
+
+    def to_host(self, a):
+        return self.fftlib.to_host(a)
+
+    def setpts(self, x, y, z, n, bs):
+        return self.impl.setpts(x, y, z, n, bs)
+
+    def spread(self, x, y, z, c, perm, offs, n, bs, w, beta, method):
+        return self.impl.spread(x, y, z, c, perm, offs, n, bs, w, beta, method)
+
+    def interp(self, x, y, z, fine, perm, w, beta):
+        return self.impl.interp(x, y, z, fine, perm, w, beta)
+
+
+class _CoreCUDA(_CupyFFT):
+    name = "cuda"
+
+    def __init__(self):
+        self.core = _backends.core()
+
+    @staticmethod
+    def _stream():
+        import cupy
+
+        return cupy.cuda.get_current_stream().ptr
+
+    @staticmethod
+    def _tag(a):
+        return "f32" if np.dtype(a.dtype) in (np.dtype(np.float32), np.dtype(np.complex64)) else "f64"
+
+    def setpts(self, x, y, z, n, bs):
+        import cupy
+
+        m = int(x.shape[0])
+        nbins = int(np.prod([(a + b - 1) // b for a, b in zip(n, bs)]))
+        perm = cupy.empty(m, np.int64)
+        offs = cupy.empty(nbins + 1, np.int64)
+        self.core.nufft_setpts_cuda(device_pointer(x), device_pointer(y), device_pointer(z), m, *n, *bs,
+                                    self._tag(x), device_pointer(perm), device_pointer(offs), self._stream())
+        return perm, offs
+
+    def spread(self, x, y, z, c, perm, offs, n, bs, w, beta, method):
+        import cupy
+
+        nv, m = (int(s) for s in c.shape)
+        fine = cupy.empty((nv, *n), c.dtype)  # zero-initialised by the core
+        self.core.nufft_spread_cuda(device_pointer(x), device_pointer(y), device_pointer(z), device_pointer(c), nv, m,
+                                    device_pointer(perm), device_pointer(offs), *n, *bs, int(w), float(beta),
+                                    self._tag(c), method, device_pointer(fine), self._stream())
+        return fine
+
+    def interp(self, x, y, z, fine, perm, w, beta):
+        import cupy
+
+        nv = int(fine.shape[0])
+        m = int(perm.shape[0])
+        out = cupy.empty((nv, m), fine.dtype)
+        self.core.nufft_interp_cuda(device_pointer(x), device_pointer(y), device_pointer(z), device_pointer(fine), nv, m,
+                                    device_pointer(perm), *fine.shape[1:], int(w), float(beta), self._tag(fine),
+                                    device_pointer(out), self._stream())
+        return out
+
+
+def _has_cupy() -> bool:
+    try:
+        import cupy  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _family_unavailable(name: str) -> str | None:
+    """Why backend `name` cannot run this family (beyond the registry's own checks), or None."""
+    mod = _backends.core()
+    if name == "cpu" and not hasattr(mod, "nufft_spread_cpu"):
+        return "spkernels._core was built without the nufft kernels"
+    if name == "cuda":
+        if not hasattr(mod, "nufft_spread_cuda"):
+            return "spkernels._core was built without the nufft CUDA kernels"
+        if not _has_cupy():
+            return f"CuPy is not installed; {_CUPY_HINT}"
+    if name == "numba-cuda" and not _backends.cuda_simulator() and not _has_cupy():
+        return f"CuPy is not installed; {_CUPY_HINT}"
+    return None
+
+
+def _resolve(backend, on_device):
+    if backend == "auto":
+        ok = [b for b in _backends.BACKENDS if not _backends.is_available(b) or _family_unavailable(b) is None]
+        return _backends.resolve("auto", on_device=on_device, supported=ok)
+    name = _backends.resolve(backend, on_device=on_device)
+    why = _family_unavailable(name)
+    if why is not None:
+        raise BackendUnavailableError(f"backend {name!r} cannot run the NUFFT: {why}")
+    return name
+
+
+def _make_engine(name):
+    return {"cpu": _CoreCPU, "numba-cpu": _NumbaCPU, "numba-cuda": _NumbaCUDA, "cuda": _CoreCUDA}[name]()
+
+
+# ----------------------------------------------------------------------------- direct sum
+
+
+def _fold(a, xp):
+    two_pi = a.dtype.type(2.0 * math.pi)
+    pi = math.pi
+    return xp.where(a < -pi, a + two_pi, xp.where(a >= pi, a - two_pi, a))
+
+
+def _direct_chunk(nv, modes):
+    # keeps the (V, chunk, N1, N2) temporaries near 64 MiB
+    return max(1, (1 << 22) // max(1, nv * modes[0] * modes[1]))
+
+
+def direct_type1(x, y, z, c, n_modes, isign=1):
+    """Exact type-1 sum in float64 (the oracle): ``c`` (V, M) -> (V, N1, N2, N3) complex128."""
+    x, y, z = (np.asarray(a, np.float64) for a in (x, y, z))
+    c = np.asarray(c, np.complex128)
+    nv = c.shape[0]
+    n1, n2, n3 = n_modes
+    k1, k2, k3 = (_mode_indices(n).astype(np.float64) for n in n_modes)
+    out = np.zeros((nv, n1 * n2, n3), np.complex128)
+    step = _direct_chunk(nv, n_modes)
+    for lo in range(0, x.shape[0], step):
+        sl = slice(lo, lo + step)
+        ex = np.exp(1j * isign * np.outer(x[sl], k1))
+        ey = np.exp(1j * isign * np.outer(y[sl], k2))
+        ez = np.exp(1j * isign * np.outer(z[sl], k3))
+        exy = (ex[:, :, None] * ey[:, None, :]).reshape(-1, n1 * n2)  # (m, N1 N2)
+        for v in range(nv):
+            out[v] += (c[v, sl, None] * exy).T @ ez
+    return out.reshape(nv, n1, n2, n3)
+
+
+def direct_type2(x, y, z, f, isign=-1):
+    """Exact type-2 sum in float64 (the oracle): ``f`` (V, N1, N2, N3) -> (V, M) complex128."""
+    x, y, z = (np.asarray(a, np.float64) for a in (x, y, z))
+    f = np.asarray(f, np.complex128)
+    nv, n1, n2, n3 = f.shape
+    k1, k2, k3 = (_mode_indices(n).astype(np.float64) for n in (n1, n2, n3))
+    out = np.empty((nv, x.shape[0]), np.complex128)
+    step = _direct_chunk(nv, (n1, n2))
+    for lo in range(0, x.shape[0], step):
+        sl = slice(lo, lo + step)
+        ex = np.exp(1j * isign * np.outer(x[sl], k1))
+        ey = np.exp(1j * isign * np.outer(y[sl], k2))
+        ez = np.exp(1j * isign * np.outer(z[sl], k3))
+        exy = (ex[:, :, None] * ey[:, None, :]).reshape(-1, n1 * n2)
+        for v in range(nv):
+            g = f[v].reshape(n1 * n2, n3) @ ez.T  # (N1 N2, m)
+            out[v, sl] = np.einsum("pj,jp->j", g, exy)
+    return out
+
+
+# ----------------------------------------------------------------------------- plan
+
+
+class Plan:
+    """A reusable 3-D NUFFT: parameters fixed at construction, points set once, many executes.
+
+    Parameters
+    ----------
+    nufft_type : {1, 2}
+        1: values at points -> Fourier modes (insertion); 2: modes -> values at points (slicing).
+    n_modes : tuple of 3 ints
+        (N1, N2, N3); modes ``-N//2 .. (N-1)//2`` per axis, axis 0 <-> x.
+    eps : float
+        Requested relative l2 accuracy, in [1e-7, 1) for complex64 and [1e-15, 1) for complex128.
+    isign : {+1, -1}, optional
+        Sign of the exponent; default +1 for type 1, -1 for type 2 (finufft's).
+    dtype : str or dtype
+        "complex128" (float64 points) or "complex64" (float32 points).
+    n_trans : int
+        Number of vectors transformed per :meth:`execute` at the same points.
+    backend : str
+        "auto", "cuda", "numba-cuda", "cpu", "numba-cpu" or "numpy" (direct sum).
+    method : {"gather", "scatter"}
+        Type-1 spreading: output-driven and deterministic, or the atomic/point-driven baseline.
+    upsampfac : {2.0, 1.25}
+        Fine-grid oversampling sigma.
+
+    Examples
+    --------
+    >>> plan = Plan(2, (32, 32, 32), eps=1e-6)            # doctest: +SKIP
+    >>> plan.setpts(x, y, z)                               # doctest: +SKIP
+    >>> c = plan.execute(f)                                # doctest: +SKIP
+    """
+
+    def __init__(self, nufft_type, n_modes, *, eps=1e-6, isign=None, dtype="complex128", n_trans=1,
+                 backend="auto", method="gather", upsampfac=2.0):
+        if isinstance(nufft_type, bool) or nufft_type not in (1, 2):
+            raise ValueError(f"`nufft_type` must be 1 or 2, got {nufft_type!r}")
+        self.type = int(nufft_type)
+        self.n_modes = _check_n_modes(n_modes)
+        self.real_dtype = _real_dtype(dtype, "dtype")
+        self.dtype = _COMPLEX_OF[self.real_dtype]
+        self.eps = _check_eps(eps, self.real_dtype)
+        self.isign = _check_isign(isign, 1 if self.type == 1 else -1)
+        if isinstance(n_trans, bool) or not isinstance(n_trans, numbers.Integral) or n_trans < 1:
+            raise ValueError(f"`n_trans` must be a positive integer, got {n_trans!r}")
+        self.n_trans = int(n_trans)
+        self.method = _check_method(method)
+        self.upsampfac = _check_upsampfac(upsampfac)
+        self.w, self.beta = kernel_params(self.eps, self.real_dtype, self.upsampfac)
+        self.n_fine = fine_grid_size(self.n_modes, self.w, self.upsampfac)
+        if not isinstance(backend, str):
+            raise TypeError(f"`backend` must be a string, got {type(backend).__name__}")
+        self._requested = backend
+        self.backend = _resolve(backend, on_device=False) if backend != "auto" else None
+        if self.backend is not None:  # fail on an impossible grid before any points are given
+            self._vector_batch(self.n_trans, self.backend in _backends.GPU_BACKENDS and not _backends.cuda_simulator())
+        self._points = None
+        log.debug("nufft plan type %d modes %s eps %g: w=%d beta=%.3f fine grid %s", self.type, self.n_modes,
+                  self.eps, self.w, self.beta, self.n_fine)
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _grid_bytes(self):
+        return int(np.prod(self.n_fine)) * self.dtype.itemsize
+
+    def _vector_batch(self, nv, gpu):
+        """Vectors per pass: all when they fit, else as many as fit; ValueError when one does not."""
+        avail = _device_available_bytes() if gpu else _host_available_bytes()
+        gib = 1 << 30
+        modes = int(np.prod(self.n_modes)) * self.dtype.itemsize
+        if modes > avail // 2:
+            raise ValueError(f"`n_modes`={self.n_modes} needs {modes / gib:.1f} GiB per vector, more than half "
+                             f"of the {avail / gib:.1f} GiB available")
+        if self.backend == "numpy":
+            return nv
+        need = 3 * self._grid_bytes() + modes  # fine grid, FFT output, extraction slack, modes
+        if need > avail:
+            raise ValueError(
+                f"`n_modes`={self.n_modes} needs a fine grid of {self.n_fine} ({need / gib:.1f} GiB with the FFT), "
+                f"more than the {avail / gib:.1f} GiB available; lower n_modes, raise eps or use upsampfac=1.25"
+            )
+        return max(1, min(nv, int(0.6 * avail) // need))
+
+    def _point_chunk(self, gpu):
+        if _POINT_CHUNK_OVERRIDE:
+            return int(_POINT_CHUNK_OVERRIDE)
+        if not gpu:
+            return _HOST_POINT_CHUNK
+        per_point = 3 * self.real_dtype.itemsize + 4 * 8 + 2 * self.n_trans * self.dtype.itemsize
+        return max(1 << 16, int(0.25 * _device_available_bytes()) // per_point)
+
+    def _correction(self, xp):
+        p = [kernel_fourier(N, n, self.w, self.beta) for N, n in zip(self.n_modes, self.n_fine)]
+        corr = 1.0 / (p[0][:, None, None] * p[1][None, :, None] * p[2][None, None, :])
+        return xp.asarray(corr.astype(self.real_dtype))
+
+    def _index(self, xp):
+        i1, i2, i3 = (xp.asarray(_mode_indices(N) % n) for N, n in zip(self.n_modes, self.n_fine))
+        return i1[:, None, None], i2[None, :, None], i3[None, None, :]
+
+    # --- public ----------------------------------------------------------------------------
+
+    def setpts(self, x, y, z):
+        """Set (fold, validate, bin and sort) the nonuniform points; reused by every execute.
+
+        Parameters
+        ----------
+        x, y, z : 1-D arrays of equal length, float32 or float64 (the plan's precision), in
+            [-3 pi, 3 pi). Host or GPU arrays (the latter need a GPU backend).
+        """
+        x, y, z = _check_points(x, y, z)
+        if np.dtype(x.dtype) != self.real_dtype:
+            raise TypeError(f"`x`, `y`, `z` must be {self.real_dtype.name} for a {self.dtype.name} plan, "
+                            f"got {np.dtype(x.dtype).name}")
+        on_device = is_device_array(x)
+        if self.backend is None or on_device:
+            self.backend = _resolve(self._requested, on_device=on_device)
+        self._on_device = on_device
+        m = int(x.shape[0])
+        if self.backend == "numpy":
+            from .._arrays import to_host
+
+            self._vector_batch(self.n_trans, False)
+            self._engine = None
+            self._points = tuple(to_host(a) for a in (x, y, z))
+            self.m = m
+            return self
+        eng = _make_engine(self.backend)
+        self._engine = eng
+        gpu = self.backend in _backends.GPU_BACKENDS and eng.xp is not np
+        self._gpu = gpu
+        bs_target, bs_max = (8, 16) if self.backend in _backends.GPU_BACKENDS else (16, 32)
+        self.bin_size = tuple(_bin_size(n, self.w, bs_target, bs_max) for n in self.n_fine)
+        self._vb = self._vector_batch(self.n_trans, gpu)  # fails early if one grid does not fit
+        step = self._point_chunk(gpu)
+        chunks = []
+        for lo in range(0, m, step):
+            hi = min(m, lo + step)
+            pts = tuple(_fold(eng.asarray(a[lo:hi]), eng.xp) for a in (x, y, z))
+            pts = tuple(eng.xp.ascontiguousarray(p) for p in pts)
+            perm, offs = eng.setpts(*pts, self.n_fine, self.bin_size)
+            chunks.append((lo, hi, pts, perm, offs))
+        self._chunks = chunks
+        self._points = True
+        self.m = m
+        return self
+
+    def execute(self, data, out=None):
+        """Run the transform at the points set by :meth:`setpts`.
+
+        Parameters
+        ----------
+        data : array
+            Type 1: values ``c`` of shape (M,) or (n_trans, M); type 2: modes ``f`` of shape
+            (N1, N2, N3) or (n_trans, N1, N2, N3). dtype = the plan's.
+        out : array, optional
+            Where to write the result (shape (N1, N2, N3)/(n_trans, ...) or (M,)/(n_trans, M)).
+
+        Returns
+        -------
+        array
+            Type 1: modes; type 2: values at the points. NumPy for NumPy data, a GPU array for
+            GPU data.
+        """
+        if self._points is None:
+            raise ValueError("call `setpts` before `execute`")
+        if self.type == 1:
+            data, nv, batched = _check_values("c", data, self.dtype, 1, (self.m,))
+        else:
+            data, nv, batched = _check_values("f", data, self.dtype, 3, self.n_modes)
+        if nv != self.n_trans:
+            raise ValueError(f"`{'c' if self.type == 1 else 'f'}` holds {nv} vectors but the plan has n_trans={self.n_trans}")
+        data_on_device = is_device_array(data)
+        if data_on_device and self.backend not in _backends.GPU_BACKENDS:
+            raise ValueError(f"data is a GPU array but the plan's backend {self.backend!r} runs on the CPU")
+        if not batched:
+            data = data[None]
+        if self.backend == "numpy":
+            from .._arrays import to_host
+
+            x, y, z = self._points
+            d = to_host(data)
+            res = (direct_type1(x, y, z, d, self.n_modes, self.isign) if self.type == 1
+                   else direct_type2(x, y, z, d, self.isign)).astype(self.dtype)
+        else:
+            res = self._execute_engine(data)
+            if not data_on_device:
+                res = self._engine.to_host(res)
+            elif self._engine.xp is np:  # simulator: hand back a (simulated) device array
+                from numba import cuda
+
+                res = cuda.to_device(res)
+        if not batched:
+            res = res[0]
+        if out is not None:
+            if tuple(out.shape) != tuple(res.shape) or np.dtype(out.dtype) != self.dtype:
+                raise ValueError(f"`out` must have shape {tuple(res.shape)} and dtype {self.dtype.name}, "
+                                 f"got {tuple(out.shape)} {np.dtype(out.dtype).name}")
+            out[...] = res
+            return out
+        return res
+
+    def _execute_engine(self, data):
+        eng = self._engine
+        xp = eng.xp
+        data = eng.asarray(data)
+        nv = int(data.shape[0])
+        corr = self._correction(xp)
+        idx = self._index(xp)
+        if self.type == 1:
+            res = xp.empty((nv, *self.n_modes), self.dtype)
+        else:
+            res = xp.empty((nv, self.m), self.dtype)
+        for v0 in range(0, nv, self._vb):
+            v1 = min(nv, v0 + self._vb)
+            if self.type == 1:
+                fine = None
+                for lo, hi, pts, perm, offs in self._chunks:
+                    c = xp.ascontiguousarray(data[v0:v1, lo:hi])
+                    part = eng.spread(*pts, c, perm, offs, self.n_fine, self.bin_size, self.w, self.beta, self.method)
+                    if fine is None:
+                        fine = part
+                    else:
+                        fine += part  # chunks in a fixed order: still deterministic
+                fine = eng.fft(fine, self.isign)
+                res[v0:v1] = fine[(slice(None), *idx)] * corr
+            else:
+                fine = xp.zeros((v1 - v0, *self.n_fine), self.dtype)
+                fine[(slice(None), *idx)] = data[v0:v1] * corr
+                fine = xp.ascontiguousarray(eng.fft(fine, self.isign))
+                for lo, hi, pts, perm, offs in self._chunks:
+                    res[v0:v1, lo:hi] = eng.interp(*pts, fine, perm, self.w, self.beta)
+        return res
+
+
+# ----------------------------------------------------------------------------- functions
+
+
+def nufft3d1(x, y, z, c, n_modes, *, eps=1e-6, isign=+1, backend="auto", method="gather", upsampfac=2.0, out=None):
+    """Type-1 3-D NUFFT: values at nonuniform points -> Fourier modes ("insertion").
+
+    ``f[k1, k2, k3] = sum_j c[j] exp(isign * i * (k1 x[j] + k2 y[j] + k3 z[j]))``.
+
+    Parameters
+    ----------
+    x, y, z : 1-D float32 or float64 arrays of length M, in [-3 pi, 3 pi)
+    c : complex64 or complex128 array, (M,) or (V, M) for V vectors at the same points
+    n_modes : tuple of 3 ints (N1, N2, N3)
+    eps : float
+        Relative l2 tolerance (>= 1e-7 single, >= 1e-15 double).
+    isign : {+1, -1}
+    backend : str
+        "auto", "cuda", "numba-cuda", "cpu", "numba-cpu", "numpy" (direct sum).
+    method : {"gather", "scatter"}
+        Spreading: output-driven deterministic gather, or the point-driven baseline.
+    upsampfac : {2.0, 1.25}
+    out : array, optional
+
+    Returns
+    -------
+    f : array of shape (N1, N2, N3) or (V, N1, N2, N3), dtype of `c`
+
+    Raises
+    ------
+    TypeError
+        Wrong or mixed dtypes.
+    ValueError
+        NaN/Inf, empty or mismatched inputs, bad n_modes/eps/isign, or a fine grid that does not
+        fit in memory.
+    """
+    x, y, z = _check_points(x, y, z)
+    cdt = _COMPLEX_OF[np.dtype(x.dtype)]
+    c, nv, _ = _check_values("c", c, cdt, 1, (int(x.shape[0]),))
+    plan = Plan(1, n_modes, eps=eps, isign=isign, dtype=cdt, n_trans=nv, backend=backend, method=method,
+                upsampfac=upsampfac)
+    plan.setpts(x, y, z)
+    return plan.execute(c, out=out)
+
+
+def nufft3d2(x, y, z, f, *, eps=1e-6, isign=-1, backend="auto", upsampfac=2.0, out=None):
+    """Type-2 3-D NUFFT: Fourier modes -> values at nonuniform points ("slicing").
+
+    ``c[j] = sum_k f[k1, k2, k3] exp(isign * i * (k1 x[j] + k2 y[j] + k3 z[j]))``.
+
+    Parameters
+    ----------
+    x, y, z : 1-D float32 or float64 arrays of length M, in [-3 pi, 3 pi)
+    f : complex64 or complex128 array, (N1, N2, N3) or (V, N1, N2, N3)
+    eps, isign, backend, upsampfac, out
+        As in :func:`nufft3d1` (default isign -1).
+
+    Returns
+    -------
+    c : array of shape (M,) or (V, M), dtype of `f`
+
+    Raises
+    ------
+    TypeError, ValueError
+        As in :func:`nufft3d1`.
+    """
+    x, y, z = _check_points(x, y, z)
+    cdt = _COMPLEX_OF[np.dtype(x.dtype)]
+    f = ensure_array("f", f, dtypes=(np.complex64, np.complex128), ndim=(3, 4))
+    n_modes = tuple(int(s) for s in f.shape[-3:])
+    f, nv, _ = _check_values("f", f, cdt, 3, n_modes)
+    plan = Plan(2, n_modes, eps=eps, isign=isign, dtype=cdt, n_trans=nv, backend=backend, upsampfac=upsampfac)
+    plan.setpts(x, y, z)
+    return plan.execute(f, out=out)

@@ -1,0 +1,381 @@
+"""3-D NUFFT (issue 3): every backend against the float64 direct sum and against finufft.
+
+The numpy backend *is* the direct sum (checked against finufft at eps 1e-12); every other
+backend is checked against it and against finufft at the same eps (relative l2 <= 10 eps), plus
+the adjoint (dot) test, gather vs scatter, determinism, plan reuse, several vectors, both signs,
+folding of [-3 pi, 3 pi), batching and every class of bad input.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from spkernels import backends
+from spkernels.kernels import Plan, nufft3d1, nufft3d2
+from spkernels.kernels import nufft as K
+
+SIM = backends.cuda_simulator()
+# tiny under the CUDA simulator (every GPU thread is a Python thread there)
+M = 80 if SIM else 1500
+MODES = (6, 5, 4) if SIM else (12, 10, 9)
+# accuracy of the API tests (plan reuse, vectors, folding, batching): w = 10 on the CPU, w = 7
+# (fewer, cheaper simulated threads) under the simulator
+EPS_API = 1e-6 if SIM else 1e-9
+TOL_API = 10 * EPS_API
+CASES = [(np.float32, 1e-3), (np.float32, 1e-6), (np.float64, 1e-6), (np.float64, 1e-9)]
+CASE_IDS = ["f32-1e-3", "f32-1e-6", "f64-1e-6", "f64-1e-9"]
+CPLX = {np.float32: np.complex64, np.float64: np.complex128}
+
+
+def rel(a, b):
+    return float(np.linalg.norm(np.ravel(a - b)) / np.linalg.norm(np.ravel(b)))
+
+
+def points(rng, m=M, dtype=np.float64, span=math.pi):
+    return tuple(rng.uniform(-span, span, m).astype(dtype) for _ in range(3))
+
+
+def values(rng, shape, dtype=np.complex128):
+    return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(dtype)
+
+
+def oracle1(x, y, z, c, n_modes, isign=1):
+    """float64 direct sum at exactly the (possibly float32) points given."""
+    c2 = np.atleast_2d(c)
+    out = K.direct_type1(x, y, z, c2, n_modes, isign)
+    return out if np.ndim(c) == 2 else out[0]
+
+
+def oracle2(x, y, z, f, isign=-1):
+    f4 = f if f.ndim == 4 else f[None]
+    out = K.direct_type2(x, y, z, f4, isign)
+    return out if f.ndim == 4 else out[0]
+
+
+# ----------------------------------------------------------------------------- accuracy
+
+
+def test_direct_sum_matches_finufft(rng):
+    finufft = pytest.importorskip("finufft")
+    x, y, z = points(rng)
+    c = values(rng, M)
+    f = values(rng, MODES)
+    assert rel(oracle1(x, y, z, c, MODES), finufft.nufft3d1(x, y, z, c, MODES, eps=1e-13)) < 1e-11
+    assert rel(oracle2(x, y, z, f), finufft.nufft3d2(x, y, z, f, eps=1e-13)) < 1e-11
+
+
+@pytest.mark.parametrize("real,eps", CASES, ids=CASE_IDS)
+@pytest.mark.parametrize("kind", [1, 2])
+def test_accuracy_vs_direct_sum(backend, rng, real, eps, kind):
+    x, y, z = points(rng, dtype=real)
+    if kind == 1:
+        c = values(rng, M, CPLX[real])
+        got = nufft3d1(x, y, z, c, MODES, eps=eps, backend=backend)
+        want = oracle1(x, y, z, c, MODES)
+        assert got.shape == MODES
+    else:
+        f = values(rng, MODES, CPLX[real])
+        got = nufft3d2(x, y, z, f, eps=eps, backend=backend)
+        want = oracle2(x, y, z, f)
+        assert got.shape == (M,)
+    assert got.dtype == CPLX[real]
+    err = rel(got, want)
+    assert err <= 10 * eps, f"{backend} type {kind} {np.dtype(real).name} eps={eps:g}: rel err {err:.3g}"
+
+
+@pytest.mark.parametrize("real,eps", CASES, ids=CASE_IDS)
+@pytest.mark.parametrize("kind", [1, 2])
+def test_accuracy_vs_finufft(backend, rng, real, eps, kind):
+    finufft = pytest.importorskip("finufft")
+    x, y, z = points(rng, dtype=real)
+    if kind == 1:
+        c = values(rng, M, CPLX[real])
+        got = nufft3d1(x, y, z, c, MODES, eps=eps, backend=backend)
+        want = finufft.nufft3d1(x, y, z, c, MODES, eps=eps)
+    else:
+        f = values(rng, MODES, CPLX[real])
+        got = nufft3d2(x, y, z, f, eps=eps, backend=backend)
+        want = finufft.nufft3d2(x, y, z, f, eps=eps)
+    err = rel(got, want)
+    assert err <= 10 * eps, f"{backend} vs finufft type {kind} eps={eps:g}: rel err {err:.3g}"
+
+
+@pytest.mark.parametrize("real,tol", [(np.float32, 2e-6), (np.float64, 1e-13)], ids=["f32", "f64"])
+def test_dot_test_adjoint(backend, rng, real, tol):
+    # A = type 2 (isign -1), A^H = type 1 (isign +1) at the same points and eps: the spread /
+    # FFT / deconvolve chain is exactly the adjoint of its reverse, so equality holds to rounding.
+    x, y, z = points(rng, dtype=real)
+    f = values(rng, MODES, CPLX[real])
+    c = values(rng, M, CPLX[real])
+    af = nufft3d2(x, y, z, f, eps=1e-6, isign=-1, backend=backend).astype(np.complex128)
+    ahc = nufft3d1(x, y, z, c, MODES, eps=1e-6, isign=+1, backend=backend).astype(np.complex128)
+    lhs = np.vdot(c.astype(np.complex128), af)
+    rhs = np.vdot(ahc, f.astype(np.complex128))
+    scale = np.linalg.norm(af) * np.linalg.norm(c)
+    assert abs(lhs - rhs) / scale < tol, f"dot-test residual {abs(lhs - rhs) / scale:.3g}"
+
+
+def test_upsampfac_125(fast_backend, rng):
+    x, y, z = points(rng)
+    c = values(rng, M)
+    f = values(rng, MODES)
+    got1 = nufft3d1(x, y, z, c, MODES, eps=1e-6, upsampfac=1.25, backend=fast_backend)
+    got2 = nufft3d2(x, y, z, f, eps=1e-6, upsampfac=1.25, backend=fast_backend)
+    assert rel(got1, oracle1(x, y, z, c, MODES)) <= 1e-5
+    assert rel(got2, oracle2(x, y, z, f)) <= 1e-5
+
+
+# ----------------------------------------------------------------------------- spreading
+
+
+@pytest.mark.parametrize("real", [np.float32, np.float64], ids=["f32", "f64"])
+def test_gather_matches_scatter(fast_backend, rng, real):
+    x, y, z = points(rng, dtype=real)
+    c = values(rng, (2, M), CPLX[real])
+    g = nufft3d1(x, y, z, c, MODES, eps=1e-6, backend=fast_backend, method="gather")
+    s = nufft3d1(x, y, z, c, MODES, eps=1e-6, backend=fast_backend, method="scatter")
+    assert rel(g, s) < (2e-6 if real == np.float32 else 1e-13)
+
+
+def test_gather_is_bitwise_deterministic(fast_backend, rng):
+    x, y, z = points(rng)
+    c = values(rng, M)
+    a = nufft3d1(x, y, z, c, MODES, eps=1e-6, backend=fast_backend, method="gather")
+    b = nufft3d1(x, y, z, c, MODES, eps=1e-6, backend=fast_backend, method="gather")
+    assert np.array_equal(a.view(np.float64), b.view(np.float64))
+
+
+def test_does_not_modify_inputs(fast_backend, rng):
+    x, y, z = points(rng, span=2.5 * math.pi)
+    c = values(rng, M)
+    f = values(rng, MODES)
+    for a in (x, y, z, c, f):
+        a.setflags(write=False)
+    nufft3d1(x, y, z, c, MODES, backend=fast_backend)
+    nufft3d2(x, y, z, f, backend=fast_backend)
+
+
+# ----------------------------------------------------------------------------- API
+
+
+def test_plan_reuse_equals_fresh_calls(backend, rng):
+    x, y, z = points(rng)
+    c1, c2 = values(rng, M), values(rng, M)
+    f1, f2 = values(rng, MODES), values(rng, MODES)
+    p1 = Plan(1, MODES, eps=EPS_API, backend=backend)
+    p1.setpts(x, y, z)
+    p2 = Plan(2, MODES, eps=EPS_API, backend=backend)
+    p2.setpts(x, y, z)
+    for c in (c1, c2):
+        np.testing.assert_array_equal(p1.execute(c), nufft3d1(x, y, z, c, MODES, eps=EPS_API, backend=backend))
+    for f in (f1, f2):
+        np.testing.assert_array_equal(p2.execute(f), nufft3d2(x, y, z, f, eps=EPS_API, backend=backend))
+    out = np.full(MODES, np.nan, np.complex128)
+    assert p1.execute(c1, out=out) is out
+    assert np.isfinite(out).all()
+
+
+def test_several_vectors(backend, rng):
+    v = 2 if SIM else 3
+    x, y, z = points(rng)
+    c = values(rng, (v, M))
+    f = values(rng, (v, *MODES))
+    g1 = nufft3d1(x, y, z, c, MODES, eps=EPS_API, backend=backend)
+    g2 = nufft3d2(x, y, z, f, eps=EPS_API, backend=backend)
+    assert g1.shape == (v, *MODES) and g2.shape == (v, M)
+    assert rel(g1, oracle1(x, y, z, c, MODES)) <= TOL_API
+    assert rel(g2, oracle2(x, y, z, f)) <= TOL_API
+    for k in range(1 if SIM else v):  # the same as one vector at a time
+        assert rel(g1[k], nufft3d1(x, y, z, c[k], MODES, eps=EPS_API, backend=backend)) < 1e-13
+        assert rel(g2[k], nufft3d2(x, y, z, f[k], eps=EPS_API, backend=backend)) < 1e-13
+    plan = Plan(2, MODES, eps=EPS_API, n_trans=v, backend=backend)
+    plan.setpts(x, y, z)
+    assert rel(plan.execute(f), g2) < 1e-13
+
+
+def test_isign_both_ways(backend, rng):
+    x, y, z = points(rng)
+    c = values(rng, M)
+    f = values(rng, MODES)
+    for s in (+1, -1):
+        assert rel(nufft3d1(x, y, z, c, MODES, eps=1e-6, isign=s, backend=backend),
+                   oracle1(x, y, z, c, MODES, isign=s)) <= 1e-5
+        assert rel(nufft3d2(x, y, z, f, eps=1e-6, isign=s, backend=backend), oracle2(x, y, z, f, isign=s)) <= 1e-5
+    # and the signs really differ
+    assert rel(oracle1(x, y, z, c, MODES, 1), oracle1(x, y, z, c, MODES, -1)) > 0.1
+
+
+def test_points_in_three_periods_fold(backend, rng):
+    x, y, z = points(rng)
+    shift = rng.integers(-1, 2, (3, M)) * (2 * math.pi)  # -2pi, 0 or +2pi per coordinate
+    xs, ys, zs = x + shift[0], y + shift[1], z + shift[2]
+    assert xs.min() < -math.pi and xs.max() >= math.pi
+    assert (np.abs(np.stack([xs, ys, zs])) < 3 * math.pi).all()
+    c = values(rng, M)
+    f = values(rng, MODES)
+    assert rel(nufft3d1(xs, ys, zs, c, MODES, eps=EPS_API, backend=backend), oracle1(x, y, z, c, MODES)) <= TOL_API
+    assert rel(nufft3d2(xs, ys, zs, f, eps=EPS_API, backend=backend), oracle2(x, y, z, f)) <= TOL_API
+
+
+def test_points_at_the_edges(fast_backend, rng):
+    # -pi, just below pi and values that fold onto the boundary must not crash or mis-wrap
+    x, y, z = points(rng)
+    edge = np.array([-math.pi, np.nextafter(math.pi, 0), -3 * math.pi, np.nextafter(3 * math.pi, 0), 0.0, math.pi])
+    x[: edge.size] = edge
+    y[: edge.size] = edge[::-1]
+    c = values(rng, M)
+    got = nufft3d1(x, y, z, c, MODES, eps=EPS_API, backend=fast_backend)
+    assert rel(got, oracle1(x, y, z, c, MODES)) <= TOL_API
+
+
+def test_point_and_vector_batching(fast_backend, rng, monkeypatch):
+    # a job split over points (and vectors) must give the same answer as one pass
+    x, y, z = points(rng)
+    c = values(rng, (2, M))
+    f = values(rng, (2, *MODES))
+    whole1 = nufft3d1(x, y, z, c, MODES, eps=EPS_API, backend=fast_backend)
+    whole2 = nufft3d2(x, y, z, f, eps=EPS_API, backend=fast_backend)
+    nchunk = 2 if SIM else 3
+    monkeypatch.setattr(K, "_POINT_CHUNK_OVERRIDE", M // nchunk + 1)
+    plan = Plan(1, MODES, eps=EPS_API, n_trans=2, backend=fast_backend)
+    plan.setpts(x, y, z)
+    assert len(plan._chunks) == nchunk
+    plan._vb = 1  # one vector per pass
+    assert rel(plan.execute(c), whole1) < 1e-13
+    assert rel(nufft3d2(x, y, z, f, eps=EPS_API, backend=fast_backend), whole2) < 1e-13
+
+
+def test_parameters_follow_eps():
+    assert K.kernel_params(1e-6) == (7, pytest.approx(2.30 * 7))
+    assert K.kernel_params(1e-3, "float32")[0] == 4
+    assert K.kernel_params(1e-15)[0] == 16
+    w, beta = K.kernel_params(1e-6, upsampfac=1.25)
+    assert w == 10 and beta == pytest.approx(0.97 * math.pi * 0.6 * 10)
+    assert K.fine_grid_size((81, 81, 81), 7) == (162, 162, 162)
+    n = K.fine_grid_size((7, 33, 100), 7)
+    assert n == (16, 72, 200)
+    # phihat by quadrature against a brute-force Riemann sum of the kernel on a fine lattice
+    w, beta, N, nf = 7, 2.30 * 7, 20, 40
+    u = np.linspace(-w / 2, w / 2, 200001)
+    phi = np.exp(beta * (np.sqrt(np.clip(1 - (2 * u / w) ** 2, 0, None)) - 1))
+    k = K._mode_indices(N)
+    brute = np.trapezoid(phi[None, :] * np.cos(2 * np.pi * k[:, None] * u[None, :] / nf), u, axis=1)
+    np.testing.assert_allclose(K.kernel_fourier(N, nf, w, beta), brute, rtol=1e-8)
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def _bad_cases():
+    rng = np.random.default_rng(7)
+    m = 50
+    x, y, z = points(rng, m)
+    c = values(rng, m)
+    f = values(rng, (4, 4, 4))
+    nanx = x.copy()
+    nanx[3] = np.nan
+    infc = c.copy()
+    infc[5] = np.inf + 0j
+    nanf = f.copy()
+    nanf[1, 2, 3] = np.nan
+    far = x.copy()
+    far[0] = 3 * math.pi + 0.1
+    e = np.empty(0)
+    x32, y32, z32 = (a.astype(np.float32) for a in (x, y, z))
+    t1 = lambda *a, **k: nufft3d1(*a, **k)  # noqa: E731
+    t2 = lambda *a, **k: nufft3d2(*a, **k)  # noqa: E731
+    return [
+        ("nan points", lambda b: t1(nanx, y, z, c, (4, 4, 4), backend=b), ValueError, "`x`"),
+        ("inf values", lambda b: t1(x, y, z, infc, (4, 4, 4), backend=b), ValueError, "`c`"),
+        ("nan modes", lambda b: t2(x, y, z, nanf, backend=b), ValueError, "`f`"),
+        ("points beyond 3pi", lambda b: t1(far, y, z, c, (4, 4, 4), backend=b), ValueError, "`x`"),
+        ("lengths differ", lambda b: t1(x, y[:-1], z, c, (4, 4, 4), backend=b), ValueError, "`y`"),
+        ("values length", lambda b: t1(x, y, z, c[:-1], (4, 4, 4), backend=b), ValueError, "`c`"),
+        ("empty points", lambda b: t1(e, e, e, e.astype(complex), (4, 4, 4), backend=b), ValueError, "`x`"),
+        ("integer points", lambda b: t1(x.astype(int), y, z, c, (4, 4, 4), backend=b), TypeError, "`x`"),
+        ("mixed point dtypes", lambda b: t1(x32, y, z, c, (4, 4, 4), backend=b), TypeError, "`x`"),
+        ("values precision", lambda b: t1(x32, y32, z32, c, (4, 4, 4), backend=b), TypeError, "`c`"),
+        ("real values", lambda b: t1(x, y, z, c.real, (4, 4, 4), backend=b), TypeError, "`c`"),
+        ("modes precision", lambda b: t2(x, y, z, f.astype(np.complex64), backend=b), TypeError, "`f`"),
+        ("modes ndim", lambda b: t2(x, y, z, f[0], backend=b), ValueError, "`f`"),
+        ("eps too small f32", lambda b: t1(x32, y32, z32, c.astype(np.complex64), (4, 4, 4), eps=1e-9, backend=b),
+         ValueError, "`eps`"),
+        ("eps too small f64", lambda b: t1(x, y, z, c, (4, 4, 4), eps=1e-16, backend=b), ValueError, "`eps`"),
+        ("eps zero", lambda b: t2(x, y, z, f, eps=0.0, backend=b), ValueError, "`eps`"),
+        ("eps one", lambda b: t2(x, y, z, f, eps=1.0, backend=b), ValueError, "`eps`"),
+        ("eps nan", lambda b: t2(x, y, z, f, eps=float("nan"), backend=b), ValueError, "`eps`"),
+        ("eps string", lambda b: t2(x, y, z, f, eps="1e-6", backend=b), TypeError, "`eps`"),
+        ("n_modes zero", lambda b: t1(x, y, z, c, (0, 4, 4), backend=b), ValueError, "`n_modes`"),
+        ("n_modes two", lambda b: t1(x, y, z, c, (4, 4), backend=b), ValueError, "`n_modes`"),
+        ("n_modes float", lambda b: t1(x, y, z, c, (4.5, 4, 4), backend=b), TypeError, "`n_modes`"),
+        ("isign two", lambda b: t1(x, y, z, c, (4, 4, 4), isign=2, backend=b), ValueError, "`isign`"),
+        ("method", lambda b: t1(x, y, z, c, (4, 4, 4), method="atomic", backend=b), ValueError, "`method`"),
+        ("upsampfac", lambda b: t2(x, y, z, f, upsampfac=1.5, backend=b), ValueError, "`upsampfac`"),
+        ("grid too large", lambda b: t1(x, y, z, c, (5000, 5000, 5000), backend=b), ValueError, "`n_modes`"),
+    ]
+
+
+BAD = _bad_cases()
+
+
+@pytest.mark.parametrize("case", BAD, ids=[b[0] for b in BAD])
+def test_bad_input(case):
+    _, call, exc, match = case
+    # validation is backend-independent and happens before any work; "numpy" keeps it quick
+    with pytest.raises(exc, match=match):
+        call("numpy")
+
+
+def test_bad_input_on_backend(backend, rng):
+    # the checks that depend on the backend (memory) and a sample of the others, per backend
+    x, y, z = points(rng, 50)
+    c = values(rng, 50)
+    with pytest.raises(ValueError, match="`n_modes`"):
+        nufft3d1(x, y, z, c, (5000, 5000, 5000), backend=backend)
+    with pytest.raises(ValueError, match="`x`"):
+        nufft3d1(np.full(50, np.nan), y, z, c, (4, 4, 4), backend=backend)
+    with pytest.raises(TypeError, match="`c`"):
+        nufft3d1(x, y, z, c.astype(np.complex64), (4, 4, 4), backend=backend)
+
+
+def test_plan_misuse():
+    plan = Plan(1, (4, 4, 4), backend="numpy")
+    with pytest.raises(ValueError, match="setpts"):
+        plan.execute(np.ones(3, np.complex128))
+    rng = np.random.default_rng(1)
+    x, y, z = points(rng, 10)
+    plan.setpts(x, y, z)
+    with pytest.raises(ValueError, match="n_trans"):
+        plan.execute(np.ones((2, 10), np.complex128))
+    with pytest.raises(TypeError, match="float64"):
+        plan.setpts(*(a.astype(np.float32) for a in (x, y, z)))
+    with pytest.raises(ValueError, match="`nufft_type`"):
+        Plan(3, (4, 4, 4))
+    with pytest.raises(ValueError, match="`n_trans`"):
+        Plan(1, (4, 4, 4), n_trans=0)
+    with pytest.raises(TypeError, match="`dtype`"):
+        Plan(1, (4, 4, 4), dtype="int32")
+    with pytest.raises(ValueError, match="`backend`"):
+        Plan(1, (4, 4, 4), backend="fpga")
+    with pytest.raises(ValueError, match="`out`"):
+        plan.execute(np.ones(10, np.complex128), out=np.empty((4, 4), np.complex128))
+
+
+def test_gpu_backends_need_cupy():
+    if SIM:
+        pytest.skip("under the simulator numba-cuda runs without CuPy by design")
+    try:
+        import cupy  # noqa: F401
+
+        pytest.skip("CuPy is installed here")
+    except ImportError:
+        pass
+    from spkernels import BackendUnavailableError
+
+    for name in ("cuda", "numba-cuda"):
+        if backends.is_available(name):
+            with pytest.raises(BackendUnavailableError, match="cuda12"):
+                Plan(2, (4, 4, 4), backend=name)
