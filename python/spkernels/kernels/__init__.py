@@ -11,4 +11,5 @@ from .nufft import Plan, nufft3d1, nufft3d2  # noqa: E402,F401
 # --- solvers and metrics (issue 4): fsc, cg, ToeplitzNormalOperator ---
 from .fsc import FSCResult, Resolution, fsc  # noqa: E402,F401
 from .cg import CGResult, cg  # noqa: E402,F401
+from .toeplitz import ToeplitzNormalOperator  # noqa: E402,F401
 # --- end solvers and metrics ---
