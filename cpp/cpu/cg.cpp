@@ -31,7 +31,14 @@ double dot(const T* a, const T* b, index_t n, bool cplx, double* im_out) {
       }
       im[c] = t;
     } else {
-      for (index_t i = lo; i < hi; ++i) s += static_cast<double>(a[i]) * static_cast<double>(b[i]);
+      // Four independent running sums (combined in a fixed order) break the add latency
+      // chain so the loop runs at memory speed; still bitwise reproducible.
+      double s4[4] = {0.0, 0.0, 0.0, 0.0};
+      index_t i = lo;
+      for (; i + 4 <= hi; i += 4)
+        for (int l = 0; l < 4; ++l) s4[l] += static_cast<double>(a[i + l]) * static_cast<double>(b[i + l]);
+      for (; i < hi; ++i) s4[0] += static_cast<double>(a[i]) * static_cast<double>(b[i]);
+      s = (s4[0] + s4[1]) + (s4[2] + s4[3]);
     }
     re[c] = s;
   }
@@ -50,13 +57,23 @@ double update_xr(T* x, T* r, const T* p, const T* q, index_t n, double alpha) {
 #pragma omp parallel for schedule(static) if (n >= kParallelMin)
   for (index_t c = 0; c < nc; ++c) {
     const index_t lo = c * kChunk, hi = std::min(n, lo + kChunk);
-    double s = 0.0;
-    for (index_t i = lo; i < hi; ++i) {
+    double s4[4] = {0.0, 0.0, 0.0, 0.0};
+    index_t i = lo;
+    for (; i + 4 <= hi; i += 4) {
+      for (int l = 0; l < 4; ++l) {
+        x[i + l] = static_cast<T>(x[i + l] + alpha * p[i + l]);
+        const T ri = static_cast<T>(r[i + l] - alpha * q[i + l]);
+        r[i + l] = ri;
+        s4[l] += static_cast<double>(ri) * static_cast<double>(ri);
+      }
+    }
+    for (; i < hi; ++i) {
       x[i] = static_cast<T>(x[i] + alpha * p[i]);
       const T ri = static_cast<T>(r[i] - alpha * q[i]);
       r[i] = ri;
-      s += static_cast<double>(ri) * static_cast<double>(ri);
+      s4[0] += static_cast<double>(ri) * static_cast<double>(ri);
     }
+    const double s = (s4[0] + s4[1]) + (s4[2] + s4[3]);
     part[c] = s;
   }
   double s = 0.0;
