@@ -477,9 +477,8 @@ def cg(A, b, *, x0=None, tol: float = 1e-5, atol: float = 0.0, maxiter: int = 10
         if np.dtype(x0.dtype).kind == "c" and dtype.kind != "c":
             raise TypeError(f"`x0` is complex ({np.dtype(x0.dtype).name}) but `b` is real")
         ensure_finite("x0", x0)
-        x = eng.adopt(x0)
-        if x is x0 or (not gpu and np.shares_memory(x, x0)):
-            x = x.copy()
+        x = eng.empty()  # never iterate in the caller's array
+        eng.copy(x, eng.adopt(x0))
     else:
         x = eng.zeros()
 
