@@ -119,10 +119,8 @@ class FSCResult:
         return Resolution(threshold, False, freq, float(1.0 / freq) if freq > 0 else float("inf"))
 
     def plot(self, path, *, thresholds=(0.143, 0.5), title: str | None = None) -> None:
-        """Write the FSC curve to an image file (PNG by default) with matplotlib's Agg backend."""
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
+        """Write the FSC curve to an image file (PNG unless `path` names another format) with Agg."""
+        # A bare Figure renders with Agg and never touches pyplot's global backend or state.
         from matplotlib.figure import Figure
 
         fig = Figure(figsize=(6, 4), dpi=120)
