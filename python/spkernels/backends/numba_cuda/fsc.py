@@ -71,7 +71,7 @@ def _partial_kernel(f1, f2, nx, az, ay, ax, n_shells, partial):
             if _SIM:
                 cuda.syncthreads()
             else:
-                cuda.syncwarp()
+                cuda.syncwarp(0xFFFFFFFF)
         block_base += stride
     cuda.syncthreads()
     for j in range(tid, row, cuda.blockDim.x):
