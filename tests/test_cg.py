@@ -286,3 +286,23 @@ def test_bad_input(rng):
         cg(lambda v: None, b)
     # Integer right-hand sides are promoted to float64.
     assert cg(a, np.arange(10)).x.dtype == np.float64
+
+
+def test_cpu_iterates_do_not_depend_on_thread_count():
+    if not backends.is_available("cpu"):
+        pytest.skip("cpu backend unavailable")
+    import os
+    import subprocess
+    import sys
+
+    # 60 000 unknowns: above the size where the C++ loops go parallel.
+    code = ("import numpy as np, sys; from spkernels.kernels import cg; rng = np.random.default_rng(3); "
+            "d = rng.uniform(1, 20, 60000); b = rng.standard_normal(60000); "
+            "r = cg(lambda v: d * v, b, tol=1e-12, backend='cpu'); "
+            "sys.stdout.write(str(r.iterations) + ':' + r.x.tobytes().hex()[:4000] + r.residuals.tobytes().hex())")
+    outs = []
+    for threads in ("1", "2", "3"):
+        env = dict(os.environ, OMP_NUM_THREADS=threads)
+        outs.append(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                                   check=True).stdout)
+    assert outs[0] == outs[1] == outs[2] and int(outs[0].split(":")[0]) > 5

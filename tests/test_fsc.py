@@ -192,3 +192,21 @@ def test_bad_input(rng):
         fsc(v, v, backend="fortran")
     with pytest.raises(ValueError, match="`threshold`"):
         fsc(v, v, backend="numpy").resolution(float("nan"))
+
+
+def test_cpu_sums_do_not_depend_on_thread_count(tmp_path):
+    if not backends.is_available("cpu"):
+        pytest.skip("cpu backend unavailable")
+    import os
+    import subprocess
+    import sys
+
+    code = ("import numpy as np, sys; from spkernels.kernels import fsc; rng = np.random.default_rng(5); "
+            "v = rng.standard_normal((24, 22, 20)); u = v + rng.standard_normal(v.shape); "
+            "sys.stdout.write(fsc(v, u, backend='cpu').sums.tobytes().hex())")
+    outs = []
+    for threads in ("1", "2", "3"):
+        env = dict(os.environ, OMP_NUM_THREADS=threads)
+        outs.append(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                                   check=True).stdout)
+    assert outs[0] == outs[1] == outs[2] and len(outs[0]) > 100
