@@ -41,6 +41,7 @@ __global__ void fsc_partial_kernel(const C* __restrict__ f1, const C* __restrict
   const index_t nxh = nx / 2 + 1;
   const index_t total = nz * ny * nxh;
   const index_t stride = static_cast<index_t>(gridDim.x) * blockDim.x;
+  const bool small = total < (static_cast<index_t>(1) << 32);
 
   // `base` is the same for all lanes of a warp, so every lane takes part in each step.
   for (index_t base = static_cast<index_t>(blockIdx.x) * blockDim.x + warp * 32; base < total;
@@ -49,10 +50,21 @@ __global__ void fsc_partial_kernel(const C* __restrict__ f1, const C* __restrict
     int s = -1;
     double num = 0.0, p1 = 0.0, p2 = 0.0, mult = 0.0;
     if (i < total) {
-      const index_t ix = i % nxh;
-      const index_t t = i / nxh;
-      const index_t iy = t % ny;
-      const index_t iz = t / ny;
+      // 64-bit division is a long instruction sequence on the GPU; every volume below 2^32
+      // half-spectrum voxels (beyond 1600^3) decomposes its index in 32 bits.
+      index_t ix, iy, iz;
+      if (small) {
+        const unsigned u = static_cast<unsigned>(i), w = static_cast<unsigned>(nxh);
+        const unsigned t = u / w;
+        ix = u - t * w;
+        iy = t % static_cast<unsigned>(ny);
+        iz = t / static_cast<unsigned>(ny);
+      } else {
+        ix = i % nxh;
+        const index_t t = i / nxh;
+        iy = t % ny;
+        iz = t / ny;
+      }
       s = fsc_shell_index(iz, iy, ix, nz, ny, az, ay, ax, n_shells);
       if (s >= 0) {
         const C a = f1[i];
