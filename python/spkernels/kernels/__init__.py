@@ -7,3 +7,9 @@ out; GPU arrays (``__cuda_array_interface__``) in give GPU arrays out with no ho
 # --- nufft (issue 3) ---
 from .nufft import Plan, nufft3d1, nufft3d2  # noqa: E402,F401
 # --- end nufft ---
+
+# --- solvers and metrics (issue 4): fsc, cg, ToeplitzNormalOperator ---
+from .fsc import FSCResult, Resolution, fsc  # noqa: E402,F401
+from .cg import CGResult, cg  # noqa: E402,F401
+from .toeplitz import ToeplitzNormalOperator  # noqa: E402,F401
+# --- end solvers and metrics ---

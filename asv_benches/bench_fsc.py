@@ -1,0 +1,128 @@
+"""asv benchmarks for Fourier shell correlation.
+
+``time_fsc``: the whole call (two real-to-complex FFTs plus the shell accumulation).
+``track_accumulate_gbps``: the accumulation kernel alone on precomputed half spectra, as GB/s of
+the two spectra it reads. ``track_fraction_of_copy_bandwidth`` divides that by the bandwidth of
+a device-to-device copy measured in the same run (GPU), the issue's ">= 50% of memory
+bandwidth" target. GPU sizes 256³ and 512³; the CPU sizes stay at 128³ so a run is quick.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from spkernels import backends
+from spkernels.kernels import fsc
+from spkernels.kernels.fsc import _shells
+
+GPU = ("cuda", "numba-cuda")
+
+
+def _sync():
+    try:
+        import cupy
+
+        cupy.cuda.get_current_stream().synchronize()
+    except ImportError:
+        pass
+
+
+def _best(fn, repeat=5):
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+class FSC:
+    params = (["cuda", "numba-cuda", "cpu", "numba-cpu"], [128, 256, 512], ["float32", "float64"])
+    param_names = ["backend", "n", "dtype"]
+    timeout = 300
+
+    def setup(self, backend, n, dtype):
+        if not backends.is_available(backend):
+            raise NotImplementedError(f"{backend} unavailable")
+        if (backend in GPU) != (n >= 256):
+            raise NotImplementedError("GPU backends at 256³/512³, CPU backends at 128³")
+        rng = np.random.default_rng(0)
+        v1 = rng.standard_normal((n, n, n), dtype=np.float32).astype(dtype)
+        v2 = (v1 + rng.standard_normal((n, n, n), dtype=np.float32)).astype(dtype)
+        self.backend = backend
+        _, self.n_shells, self.scale = _shells((n, n, n), 1.0, None)
+        self.nx = n
+        if backend in GPU:
+            try:
+                import cupy
+            except ImportError:
+                raise NotImplementedError("GPU FSC benchmarks need CuPy") from None
+            self.v1, self.v2 = cupy.asarray(v1), cupy.asarray(v2)
+            self.f1 = cupy.fft.rfftn(self.v1)
+            self.f2 = cupy.fft.rfftn(self.v2)
+        else:
+            import scipy.fft
+
+            self.v1, self.v2 = v1, v2
+            self.f1 = scipy.fft.rfftn(v1, workers=-1)
+            self.f2 = scipy.fft.rfftn(v2, workers=-1)
+        self.spectrum_bytes = 2 * self.f1.nbytes
+        self._accumulate()  # JIT and plan warm-up
+        fsc(self.v1, self.v2, backend=backend)
+        _sync()
+
+    def _accumulate(self):
+        b = self.backend
+        if b == "cpu":
+            backends.core().fsc_accumulate_cpu(self.f1, self.f2, self.nx, *self.scale, self.n_shells)
+        elif b == "numba-cpu":
+            from spkernels.backends.numba_cpu.fsc import fsc_accumulate
+
+            fsc_accumulate(self.f1, self.f2, self.nx, *self.scale, self.n_shells)
+        elif b == "numba-cuda":
+            from spkernels.backends.numba_cuda.fsc import fsc_accumulate
+
+            fsc_accumulate(self.f1, self.f2, self.nx, *self.scale, self.n_shells)
+        else:
+            import cupy
+
+            from spkernels._arrays import device_pointer
+
+            out = cupy.empty(self.n_shells * 4)
+            dt = "c64" if self.f1.dtype == np.complex64 else "c128"
+            backends.core().fsc_accumulate_cuda(device_pointer(self.f1), device_pointer(self.f2), dt, self.nx,
+                                                self.nx, self.nx, *self.scale, self.n_shells, device_pointer(out),
+                                                cupy.cuda.get_current_stream().ptr)
+        _sync()
+
+    def time_fsc(self, backend, n, dtype):
+        fsc(self.v1, self.v2, backend=backend)
+        _sync()
+
+    def time_accumulate(self, backend, n, dtype):
+        self._accumulate()
+
+    def track_accumulate_gbps(self, backend, n, dtype):
+        return self.spectrum_bytes / _best(self._accumulate) / 1e9
+
+    track_accumulate_gbps.unit = "GB/s"
+
+    def track_fraction_of_copy_bandwidth(self, backend, n, dtype):
+        if backend not in GPU:
+            raise NotImplementedError("measured for GPU backends only")
+        import cupy
+
+        src = cupy.empty(self.spectrum_bytes // 8, dtype=np.float64)
+        dst = cupy.empty_like(src)
+
+        def copy():
+            dst[...] = src
+            _sync()
+
+        copy()
+        copy_gbps = 2 * src.nbytes / _best(copy) / 1e9  # read + write
+        return (self.spectrum_bytes / _best(self._accumulate) / 1e9) / copy_gbps
+
+    track_fraction_of_copy_bandwidth.unit = "fraction"

@@ -1,0 +1,549 @@
+"""Conjugate gradient for Hermitian positive definite systems, on five backends.
+
+The operator ``A`` (and the preconditioner ``M``) is user code: a callable, an object with a
+``matvec`` method (``scipy.sparse.linalg.LinearOperator``, ``cupyx`` ones, our
+:class:`~spkernels.kernels.toeplitz.ToeplitzNormalOperator`) or a matrix supporting ``@``. The
+solver owns the vector updates, which are the kernels::
+
+    dot(p, q)                           -> alpha = rho / p^H A p   (+ breakdown checks)
+    x += alpha p; r -= alpha q; ||r||²  -> one fused pass, residual history, convergence
+    p = z + beta p                      -> one pass
+
+Reductions are deterministic (fixed chunks or fixed grids, added in a fixed order). The scalar
+state machine is shared (``cpp/include/spk/cg.h`` and its Numba twin
+:mod:`spkernels.backends.numba_math.cg`): on GPU backends the scalars stay in device memory and
+the host looks at them only every ``check_every`` iterations; once converged (or broken down)
+every kernel becomes a no-op, so iterations launched before the host noticed change nothing
+and the iterates equal those of a solver that checks every step.
+
+The algorithm and stopping rule are those of ``scipy.sparse.linalg.cg``: stop before an
+iteration when ``||r|| < max(atol, tol·||b||)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+
+import numpy as np
+
+from .. import backends as _backends
+from .._arrays import ensure_array, ensure_finite, ensure_nonempty, is_device_array, to_host
+from .._errors import BackendUnavailableError
+from ..backends.numba_math import cg as _m
+
+__all__ = ["cg", "CGResult"]
+
+log = logging.getLogger("spkernels.kernels.cg")
+
+_DTYPES = (np.float32, np.float64, np.complex64, np.complex128)
+_CPU_BACKENDS = ("cpu", "numba-cpu", "numpy")
+
+_STATUS = {
+    _m.RUNNING: "maxiter",
+    _m.CONVERGED: "converged",
+    _m.INDEFINITE: "indefinite",
+    _m.NONFINITE: "nonfinite",
+    _m.NONHERMITIAN: "non-hermitian",
+    _m.PRECOND_BAD: "preconditioner",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class CGResult:
+    """Outcome of :func:`cg`.
+
+    Attributes
+    ----------
+    x : array
+        The last iterate (same shape, dtype and device as `b`). After a breakdown, the last
+        iterate computed before it, never NaN from the failed step.
+    iterations : int
+        Completed iterations (updates of `x`).
+    residuals : ndarray, float64 (iterations + 1,)
+        ``||r_k||`` for k = 0..iterations (recursively updated residuals, as SciPy's).
+    converged : bool
+        ``||r|| < atol`` was reached.
+    status : str
+        ``"converged"``, ``"maxiter"``, or a breakdown: ``"indefinite"`` (p^H A p <= 0),
+        ``"non-hermitian"`` (p^H A p has a large imaginary part), ``"preconditioner"``
+        (<r, M r> <= 0), ``"nonfinite"`` (NaN/Inf from the operator).
+    breakdown : str or None
+        A sentence explaining the breakdown, None otherwise.
+    atol : float
+        The absolute residual tolerance used, ``max(atol, tol·||b||)``.
+    backend : str
+    """
+
+    x: object
+    iterations: int
+    residuals: np.ndarray
+    converged: bool
+    status: str
+    breakdown: str | None
+    atol: float
+    backend: str
+
+    @property
+    def info(self) -> int:
+        """SciPy-style code: 0 converged, ``iterations`` when maxiter was hit, -1 on breakdown."""
+        if self.converged:
+            return 0
+        return self.iterations if self.status == "maxiter" else -1
+
+
+def _as_operator(name, op):
+    if op is None:
+        return None
+    if hasattr(op, "matvec"):
+        return op.matvec
+    if callable(op):
+        return op
+    if hasattr(op, "__matmul__"):
+        return lambda v: op @ v
+    raise TypeError(f"`{name}` must be callable, have a `matvec` method, or support `@`; got {type(op).__name__}")
+
+
+# ----------------------------------------------------------------------------- engines
+# An engine owns the state/history arrays and runs the vector kernels of one backend on the
+# solver's vectors (arrays of b's shape); kernels see flat real views.
+
+
+class _HostEngine:
+    def __init__(self, shape, dtype, maxiter):
+        self.shape, self.dtype = shape, np.dtype(dtype)
+        self.cplx = self.dtype.kind == "c"
+        self.state = np.zeros(_m.STATE_SIZE)
+        self.hist = np.full(maxiter + 1, np.nan)
+
+    def empty(self):
+        return np.empty(self.shape, self.dtype)
+
+    def zeros(self):
+        return np.zeros(self.shape, self.dtype)
+
+    def adopt(self, a):
+        return np.ascontiguousarray(a, dtype=self.dtype).reshape(self.shape)
+
+    def real(self, a):
+        a = a.reshape(-1)
+        return a.view(a.real.dtype) if self.cplx else a
+
+    def copy(self, dst, src):
+        np.copyto(dst, src)
+
+    def residual(self, r, b, q):
+        np.subtract(b, q, out=r)
+
+    def set_state(self, st):
+        self.state[:] = st
+
+    def read_state(self):
+        return self.state.copy()
+
+    def read_hist(self):
+        return self.hist.copy()
+
+    def to_user(self, x, on_device):
+        return x
+
+
+class _NumpyEngine(_HostEngine):
+    """The reference: NumPy vector operations, the state machine run as plain Python."""
+
+    def dot(self, a, b, which):
+        if not _m.running.py_func(self.state):
+            return
+        v = np.vdot(a.reshape(-1), b.reshape(-1))
+        _m.finish_dot.py_func(self.state, self.hist, which, float(v.real), float(v.imag))
+
+    def update_xr(self, x, r, p, q):
+        if not _m.running.py_func(self.state):
+            return
+        alpha = self.state[_m.ALPHA]
+        x += alpha * p
+        r -= alpha * q
+        rr = float(np.vdot(r.reshape(-1), r.reshape(-1)).real)
+        _m.finish_rr.py_func(self.state, self.hist, rr)
+
+    def update_p(self, p, z):
+        if not _m.running.py_func(self.state):
+            return
+        beta = _m.beta.py_func(self.state)
+        p *= beta
+        p += z
+
+
+class _CpuEngine(_HostEngine):
+    def __init__(self, *a):
+        super().__init__(*a)
+        self.core = _backends.core()
+
+    def dot(self, a, b, which):
+        self.core.cg_dot_cpu(self.real(a), self.real(b), self.cplx, self.state, self.hist, which)
+
+    def update_xr(self, x, r, p, q):
+        self.core.cg_update_xr_cpu(self.real(x), self.real(r), self.real(p), self.real(q), self.state, self.hist)
+
+    def update_p(self, p, z):
+        self.core.cg_update_p_cpu(self.real(p), self.real(z), self.state)
+
+
+class _NumbaCpuEngine(_HostEngine):
+    def __init__(self, *a):
+        super().__init__(*a)
+        from ..backends.numba_cpu import cg as k
+
+        self.k = k
+
+    def dot(self, a, b, which):
+        self.k.dot(self.real(a), self.real(b), self.cplx, self.state, self.hist, which)
+
+    def update_xr(self, x, r, p, q):
+        self.k.update_xr(self.real(x), self.real(r), self.real(p), self.real(q), self.state, self.hist)
+
+    def update_p(self, p, z):
+        self.k.update_p(self.real(p), self.real(z), self.state)
+
+
+class _CudaEngine:
+    """Hand-written CUDA kernels through ``_core``; vectors are CuPy arrays."""
+
+    def __init__(self, shape, dtype, maxiter):
+        try:
+            import cupy
+        except ImportError:
+            raise BackendUnavailableError(
+                "cg on the `cuda` backend needs CuPy (the operator works on CuPy arrays); "
+                "install spkernels[cuda12|cuda13]") from None
+        from .._arrays import device_pointer
+
+        self.cp, self.ptr = cupy, device_pointer
+        self.shape, self.dtype = shape, np.dtype(dtype)
+        self.cplx = self.dtype.kind == "c"
+        self.real_dtype = "f32" if self.dtype in (np.float32, np.complex64) else "f64"
+        self.n = int(np.prod(shape)) * (2 if self.cplx else 1)
+        self.core = _backends.core()
+        self.state = cupy.zeros(_m.STATE_SIZE)
+        self.hist = cupy.full(maxiter + 1, np.nan)
+        self.work = cupy.empty(self.core.CG_WORK_SIZE)
+        self.stream = cupy.cuda.get_current_stream().ptr
+
+    def empty(self):
+        return self.cp.empty(self.shape, self.dtype)
+
+    def zeros(self):
+        return self.cp.zeros(self.shape, self.dtype)
+
+    def adopt(self, a):
+        return self.cp.ascontiguousarray(self.cp.asarray(a, dtype=self.dtype)).reshape(self.shape)
+
+    def copy(self, dst, src):
+        self.cp.copyto(dst, src)
+
+    def residual(self, r, b, q):
+        self.core.cg_residual_cuda(self.ptr(r), self.ptr(b), self.ptr(q), self.n, self.real_dtype, self.stream)
+
+    def dot(self, a, b, which):
+        self.core.cg_dot_cuda(self.ptr(a), self.ptr(b), self.n, self.cplx, self.real_dtype, self.ptr(self.state),
+                              self.ptr(self.hist), which, self.ptr(self.work), self.stream)
+
+    def update_xr(self, x, r, p, q):
+        self.core.cg_update_xr_cuda(self.ptr(x), self.ptr(r), self.ptr(p), self.ptr(q), self.n, self.real_dtype,
+                                    self.ptr(self.state), self.ptr(self.hist), self.ptr(self.work), self.stream)
+
+    def update_p(self, p, z):
+        self.core.cg_update_p_cuda(self.ptr(p), self.ptr(z), self.n, self.real_dtype, self.ptr(self.state),
+                                   self.stream)
+
+    def set_state(self, st):
+        self.state.set(np.asarray(st, dtype=np.float64))
+
+    def read_state(self):
+        return self.state.get()
+
+    def read_hist(self):
+        return self.hist.get()
+
+    def to_user(self, x, on_device):
+        return x if on_device else x.get()
+
+
+class _NumbaCudaEngine:
+    """``@cuda.jit`` kernels; vectors are Numba device arrays (CuPy views are handed to the
+    operator when CuPy is installed)."""
+
+    def __init__(self, shape, dtype, maxiter):
+        from numba import cuda
+
+        from ..backends.numba_cuda import cg as k
+
+        self.cuda, self.k = cuda, k
+        self.shape, self.dtype = shape, np.dtype(dtype)
+        self.cplx = self.dtype.kind == "c"
+        self.state = cuda.to_device(np.zeros(_m.STATE_SIZE))
+        self.hist = cuda.to_device(np.full(maxiter + 1, np.nan))
+        self.work = k.work_array()
+        try:
+            import cupy
+        except ImportError:
+            cupy = None
+        self.cp = cupy
+
+    def empty(self):
+        return self.cuda.device_array(self.shape, self.dtype)
+
+    def zeros(self):
+        return self.cuda.to_device(np.zeros(self.shape, self.dtype))
+
+    def adopt(self, a):
+        if not is_device_array(a) and hasattr(a, "copy_to_host"):  # simulator arrays have no CAI
+            if np.dtype(a.dtype) != self.dtype:
+                raise TypeError(f"operator returned dtype {np.dtype(a.dtype).name}, expected {self.dtype.name}")
+            return a.reshape(self.shape)
+        if is_device_array(a):
+            if self.cp is not None:
+                return self.cuda.as_cuda_array(self.cp.ascontiguousarray(self.cp.asarray(a, dtype=self.dtype)))
+            d = self.cuda.as_cuda_array(a)
+            if np.dtype(d.dtype) != self.dtype:
+                raise TypeError(f"operator returned dtype {np.dtype(d.dtype).name}, expected {self.dtype.name}")
+            return d.reshape(self.shape)
+        return self.cuda.to_device(np.ascontiguousarray(a, dtype=self.dtype).reshape(self.shape))
+
+    def real(self, a):
+        a = a.reshape(-1)
+        return a.view(np.float32 if self.dtype in (np.complex64,) else np.float64) if self.cplx else a
+
+    def copy(self, dst, src):
+        dst.copy_to_device(src)
+
+    def residual(self, r, b, q):
+        self.k.residual(self.real(r), self.real(b), self.real(q))
+
+    def dot(self, a, b, which):
+        self.k.dot(self.real(a), self.real(b), self.cplx, self.state, self.hist, which, self.work)
+
+    def update_xr(self, x, r, p, q):
+        self.k.update_xr(self.real(x), self.real(r), self.real(p), self.real(q), self.state, self.hist, self.work)
+
+    def update_p(self, p, z):
+        self.k.update_p(self.real(p), self.real(z), self.state)
+
+    def set_state(self, st):
+        self.state.copy_to_device(np.asarray(st, dtype=np.float64))
+
+    def read_state(self):
+        return self.state.copy_to_host()
+
+    def read_hist(self):
+        return self.hist.copy_to_host()
+
+    def user_view(self, a):
+        return self.cp.asarray(a) if self.cp is not None else a
+
+    def to_user(self, x, on_device):
+        if not on_device:
+            return x.copy_to_host()
+        return self.cp.asarray(x) if self.cp is not None else x
+
+
+_ENGINES = {"numpy": _NumpyEngine, "cpu": _CpuEngine, "numba-cpu": _NumbaCpuEngine, "cuda": _CudaEngine,
+            "numba-cuda": _NumbaCudaEngine}
+
+
+def _apply(name, op, v, eng, out_dtype):
+    """Apply a user operator to solver vector `v`; return a contiguous solver vector."""
+    arg = eng.user_view(v) if hasattr(eng, "user_view") else v
+    out = op(arg)
+    if out is None:
+        raise TypeError(f"`{name}` returned None; it must return the product as an array")
+    if not (is_device_array(out) or hasattr(out, "copy_to_host")):  # Numba (and simulator) arrays
+        if isinstance(eng, (_CudaEngine, _NumbaCudaEngine)):
+            raise TypeError(f"`{name}` returned a host array to a GPU solver; return a device array (e.g. CuPy)")
+        out = np.asarray(out)
+    size = int(np.prod(out.shape))
+    if size != int(np.prod(eng.shape)):
+        raise ValueError(f"`{name}` returned shape {tuple(out.shape)} for an input of shape {tuple(eng.shape)}")
+    odt = np.dtype(out.dtype)
+    if odt.kind == "c" and out_dtype.kind != "c":
+        raise TypeError(f"`{name}` returned complex values ({odt.name}) for a real system; pass a complex `b`")
+    if odt.kind not in "fciub":
+        raise TypeError(f"`{name}` returned dtype {odt.name}; expected {out_dtype.name}")
+    return eng.adopt(out)
+
+
+def _breakdown_message(status, st):
+    it = int(st[_m.ITER])
+    if status == "indefinite":
+        return (f"p^H A p = {st[_m.PQ]:.3e} <= 0 at iteration {it + 1}: the operator is not positive definite "
+                "(indefinite or singular); returning the last iterate")
+    if status == "non-hermitian":
+        return (f"p^H A p = {st[_m.PQ]:.3e} {st[_m.PQ_IM]:+.3e}j at iteration {it + 1}: its imaginary part shows "
+                "the operator is not Hermitian; returning the last iterate")
+    if status == "preconditioner":
+        return f"<r, M r> <= 0 after iteration {it}: the preconditioner is not positive definite"
+    if status == "nonfinite":
+        return f"NaN or Inf appeared after iteration {it} (from the operator or preconditioner)"
+    return None
+
+
+def cg(A, b, *, x0=None, tol: float = 1e-5, atol: float = 0.0, maxiter: int = 100, M=None, callback=None,
+       check_every: int | None = None, backend: str = "auto") -> CGResult:
+    """Solve ``A x = b`` for Hermitian positive definite ``A`` by (preconditioned) conjugate gradients.
+
+    Parameters
+    ----------
+    A : callable, LinearOperator-like or matrix
+        ``A(v)``, ``A.matvec(v)`` or ``A @ v``; it receives arrays of `b`'s shape on the
+        solver's device (NumPy for CPU backends, CuPy for GPU ones; Numba device arrays on
+        ``numba-cuda`` without CuPy) and must return an array with as many elements.
+    b : array
+        Right-hand side of any shape; float64/complex128 by default, float32/complex64
+        allowed; integer input is converted to float64. NaN/Inf raise ValueError.
+    x0 : array, optional
+        Initial guess (default zeros), same shape as `b`.
+    tol, atol : float
+        Stop when ``||r|| < max(atol, tol·||b||)`` (SciPy's rule, checked before each iteration).
+    maxiter : int
+        Maximum number of iterations.
+    M : callable, LinearOperator-like or matrix, optional
+        Hermitian positive definite preconditioner, applied as ``z = M r``.
+    callback : callable, optional
+        ``callback(x)`` after every iteration with the current iterate (the solver's array:
+        copy it to keep it). Forces a host check every iteration on GPU backends.
+    check_every : int, optional
+        GPU backends: iterations between host looks at the device-resident scalars (default
+        8). CPU backends look every iteration at no cost.
+    backend : str
+        ``"auto"`` picks a CPU backend for host `b` and a GPU backend for device `b`.
+
+    Returns
+    -------
+    CGResult
+        ``x``, ``iterations``, ``residuals``, ``converged``, ``status``, ``breakdown``.
+    """
+    if A is None:
+        raise TypeError("`A` must be an operator, got None")
+    op_a = _as_operator("A", A)
+    op_m = _as_operator("M", M)
+    if callback is not None and not callable(callback):
+        raise TypeError("`callback` must be callable")
+    on_device = is_device_array(b)
+    b = ensure_array("b", b)
+    ensure_nonempty("b", b)
+    dtype = np.dtype(b.dtype)
+    if dtype.kind in "iub":
+        if on_device:
+            raise TypeError(f"`b` must be float32, float64, complex64 or complex128, got {dtype.name}")
+        b = np.asarray(b, dtype=np.float64)
+        dtype = b.dtype
+    if dtype not in tuple(np.dtype(d) for d in _DTYPES):
+        raise TypeError(f"`b` must be float32, float64, complex64 or complex128, got {dtype.name}")
+    ensure_finite("b", b)
+    try:
+        tol = float(tol)
+        atol = float(atol)
+    except (TypeError, ValueError):
+        raise TypeError("`tol` and `atol` must be numbers") from None
+    if not (math.isfinite(tol) and tol >= 0) or not (math.isfinite(atol) and atol >= 0):
+        raise ValueError(f"`tol` and `atol` must be finite and >= 0, got {tol} and {atol}")
+    if isinstance(maxiter, bool) or not isinstance(maxiter, (int, np.integer)) or maxiter < 0:
+        raise ValueError(f"`maxiter` must be an integer >= 0, got {maxiter!r}")
+    maxiter = int(maxiter)
+    if check_every is not None and (isinstance(check_every, bool) or not isinstance(check_every, (int, np.integer))
+                                    or check_every < 1):
+        raise ValueError(f"`check_every` must be an integer >= 1, got {check_every!r}")
+
+    if backend == "auto" and not on_device:
+        name = _backends.resolve("auto", supported=_CPU_BACKENDS)
+    else:
+        name = _backends.resolve(backend, on_device=on_device)
+    gpu = name in _backends.GPU_BACKENDS
+    if check_every is None:
+        check_every = 8 if gpu else 1
+    if callback is not None or not gpu:
+        check_every = 1
+
+    shape = tuple(int(s) for s in b.shape)
+    eng = _ENGINES[name](shape, dtype, maxiter)
+    bv = eng.adopt(b)
+    if x0 is not None:
+        if is_device_array(x0) != on_device:
+            raise ValueError("`x0` must live on the same device as `b`")
+        x0 = ensure_array("x0", x0)
+        if tuple(x0.shape) != shape:
+            raise ValueError(f"`x0` must have `b`'s shape {shape}, got {tuple(x0.shape)}")
+        if np.dtype(x0.dtype).kind == "c" and dtype.kind != "c":
+            raise TypeError(f"`x0` is complex ({np.dtype(x0.dtype).name}) but `b` is real")
+        ensure_finite("x0", x0)
+        x = eng.empty()  # never iterate in the caller's array
+        eng.copy(x, eng.adopt(x0))
+    else:
+        x = eng.zeros()
+
+    bnorm = float(np.linalg.norm(to_host(b).ravel())) if not on_device else float(_device_norm(b))
+    atol_eff = max(atol, tol * bnorm)
+    herm_tol = 10.0 * math.sqrt(float(np.finfo(dtype).eps))
+    st0 = np.zeros(_m.STATE_SIZE)
+    st0[_m.ATOL] = atol_eff
+    st0[_m.HERM_TOL] = herm_tol
+    st0[_m.PRECOND] = 1.0 if op_m is not None else 0.0
+    eng.set_state(st0)
+
+    r = eng.empty()
+    if bnorm == 0.0:
+        x = eng.zeros()
+        st = st0
+        st[_m.STATUS] = _m.CONVERGED
+        hist = np.zeros(1)
+        return CGResult(eng.to_user(x, on_device), 0, hist, True, "converged", None, atol_eff, name)
+    if x0 is not None:
+        eng.residual(r, bv, _apply("A", op_a, x, eng, dtype))
+    else:
+        eng.copy(r, bv)
+    eng.dot(r, r, _m.DOT_RR0)
+    if op_m is not None:
+        z = _apply("M", op_m, r, eng, dtype)
+        eng.dot(r, z, _m.DOT_RHO)
+    else:
+        z = r
+    p = eng.empty()
+    eng.copy(p, z)
+    st = eng.read_state()
+    done = int(st[_m.ITER])
+    k = 0
+    while st[_m.STATUS] == _m.RUNNING and k < maxiter:
+        q = _apply("A", op_a, p, eng, dtype)
+        eng.dot(p, q, _m.DOT_PQ)
+        eng.update_xr(x, r, p, q)
+        if op_m is not None:
+            z = _apply("M", op_m, r, eng, dtype)
+            eng.dot(r, z, _m.DOT_RHO)
+        else:
+            z = r
+        eng.update_p(p, z)
+        k += 1
+        if k % check_every == 0 or k == maxiter:
+            st = eng.read_state()
+            if callback is not None and int(st[_m.ITER]) > done:
+                callback(eng.to_user(x, on_device) if not gpu else (eng.user_view(x) if hasattr(eng, "user_view")
+                                                                     else x))
+            done = int(st[_m.ITER])
+    st = eng.read_state()
+    iters = int(st[_m.ITER])
+    status = _STATUS.get(float(st[_m.STATUS]), "unknown")
+    hist = eng.read_hist()[: iters + 1]
+    msg = _breakdown_message(status, st)
+    if msg:
+        log.warning("cg breakdown: %s", msg)
+    return CGResult(eng.to_user(x, on_device), iters, hist, status == "converged", status, msg, atol_eff, name)
+
+
+def _device_norm(b):
+    from .._arrays import array_module
+
+    xp = array_module(b)
+    if xp is None:
+        return np.linalg.norm(to_host(b).ravel())
+    return xp.linalg.norm(b.ravel())
