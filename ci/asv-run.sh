@@ -6,20 +6,22 @@
 #   ci/asv-run.sh --quick -b copy # extra arguments go to `asv run`
 #
 # Environment: SPK_MACHINE (override the machine name), ASV_COMMIT (commit to file results
-# under; default HEAD), PYTHON (interpreter that has spkernels installed; default python3).
+# under; default HEAD), ASV_CONFIG (default asv_benches/asv.conf.json), PYTHON (interpreter
+# that has spkernels installed; default python3), PYTHONPATH / ASV_PYTHONPATH (see below).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 PYTHON=${PYTHON:-python3}
 machine=$(PYTHON="$PYTHON" ci/machine-name.sh)
 commit=${ASV_COMMIT:-$(git rev-parse HEAD)}
+config=$(cd "$(dirname "${ASV_CONFIG:-asv_benches/asv.conf.json}")" && pwd)/$(basename "${ASV_CONFIG:-asv_benches/asv.conf.json}")
 
 # asv wants a machine description; record the GPU model beside the CPU so results carry both.
 cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//' || true)
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n1 || true)
 ncpu=$("$PYTHON" -c 'import os; print(len(os.sched_getaffinity(0)))')
 ram=$(awk '/MemTotal/ {printf "%.0fGB", $2/1048576}' /proc/meminfo 2>/dev/null || echo unknown)
-"$PYTHON" -m asv machine --config asv_benches/asv.conf.json --yes --machine "$machine" --os "$(uname -sr)" --arch "$(uname -m)" \
+"$PYTHON" -m asv machine --config "$config" --yes --machine "$machine" --os "$(uname -sr)" --arch "$(uname -m)" \
   --cpu "${cpu:-unknown CPU} (${ncpu} cores)${gpu:+; GPU: $gpu}" --num_cpu "$ncpu" --ram "$ram" >/dev/null
 
 # asv drops PYTHONPATH from the benchmark processes and honours ASV_PYTHONPATH instead; pass a
@@ -31,5 +33,5 @@ if [[ -n "${PYTHONPATH:-}" && -z "${ASV_PYTHONPATH:-}" ]]; then
 fi
 
 echo "asv: machine $machine, commit ${commit:0:10}" >&2
-exec "$PYTHON" -m asv run --config asv_benches/asv.conf.json --python=same --machine "$machine" \
+exec "$PYTHON" -m asv run --config "$config" --python=same --machine "$machine" \
   --set-commit-hash "$commit" --launch-method spawn --show-stderr "$@"
