@@ -32,6 +32,13 @@ if [[ -n "${PYTHONPATH:-}" && -z "${ASV_PYTHONPATH:-}" ]]; then
   export ASV_PYTHONPATH=${ASV_PYTHONPATH%:}
 fi
 
+# Ceilings (GEMM rate, copy bandwidth) measured in this run only: a fresh shared file per run,
+# unless the caller chose one (ci/gpu.sh keeps it with its outputs).
+if [[ -z "${SPK_CEILINGS_FILE:-}" ]]; then
+  export SPK_CEILINGS_FILE="${TMPDIR:-/tmp}/spk-ceilings-$machine-$$.json"
+  trap 'rm -f "$SPK_CEILINGS_FILE"' EXIT
+fi
+
 echo "asv: machine $machine, commit ${commit:0:10}" >&2
-exec "$PYTHON" -m asv run --config "$config" --python=same --machine "$machine" \
+"$PYTHON" -m asv run --config "$config" --python=same --machine "$machine" \
   --set-commit-hash "$commit" --launch-method spawn --show-stderr "$@"

@@ -74,6 +74,6 @@ for sha in "$base" "$head"; do
 done
 
 machine=$(PYTHON="$PYTHON" ci/machine-name.sh)
-"$PYTHON" -m asv compare --config "$work/asv.conf.json" --machine "$machine" --factor "$factor" --split \
+"$PYTHON" -m asv compare --config "$work/asv.conf.json" --machine "$machine" --factor "$factor" --split --only-changed \
   "$base" "$head" || true
 "$PYTHON" ci/compare_asv.py "$work/results" "$base" "$head" --machine "$machine" --factor "$factor"

@@ -60,8 +60,11 @@ def test_asv_suite_quick_run_has_no_failures(tmp_path):
                     "--os", "test", "--arch", "x86_64", "--cpu", "test", "--num_cpu", "1", "--ram", "1GB"],
                    env=env, check=True, capture_output=True, cwd=tmp_path)
     git_ok = (ROOT / ".git").exists() and shutil.which("git")
+    # forkserver imports the suite once (fast); a CUDA context does not survive fork, so spawn
+    # a fresh interpreter per benchmark where a GPU backend could create one.
+    gpu = any(backends.is_available(b) for b in ("cuda", "numba-cuda")) and not backends.cuda_simulator()
     cmd = [py, "-m", "asv", "run", "--config", str(conf), "--python=same", "--quick", "--show-stderr",
-           "--machine", "harness-test", "--launch-method", "forkserver"]
+           "--machine", "harness-test", "--launch-method", "spawn" if gpu else "forkserver"]
     if git_ok:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                               check=True).stdout.strip()

@@ -13,9 +13,10 @@ measured here with the best library at hand, in the same run as the kernels:
     GPU (through CuPy, else through ``spkernels._core``).
 
 Each process measures at most once (:func:`get` caches in memory); the result is also written
-to a JSON file that later processes read, because asv runs every benchmark in its own process.
-``asv_benches/bench_ceilings.py`` sorts before the kernel benchmarks, so in a full asv run the
-kernels' fractions use the ceilings measured minutes earlier in that same run. The file is
+to a JSON file that later processes read, because asv runs every benchmark in its own process:
+the first benchmark of a run that needs a ceiling measures it, the others (and
+``asv_benches/bench_ceilings.py``, which reports them) read that value. ``ci/asv-run.sh`` and
+``ci/gpu.sh`` start each run with a fresh file, so the fractions use ceilings of that run. The file is
 ``$SPK_CEILINGS_FILE`` or ``~/.cache/spkernels/ceilings-<machine>.json``; entries older than
 ``$SPK_CEILINGS_MAX_AGE`` seconds (default 6 hours) or from another machine are measured again.
 ``SPK_CEILINGS_QUICK=1`` measures smaller problems (rough values) for smoke tests of the harness.
