@@ -42,7 +42,7 @@ def _result_files(machine_dir: Path):
     return [p for p in machine_dir.glob("*.json") if p.name != "machine.json"]
 
 
-def summarize(results_dir: Path, machine: str | None = None, commit: str | None = None):
+def summarize(results_dir: Path, machine: str | None = None, commit: str | None = None, note: str = ""):
     """Return (markdown, number_of_failed_results)."""
     benchmarks = _load(results_dir / "benchmarks.json")
     machines = [machine] if machine else sorted(
@@ -67,6 +67,8 @@ def summarize(results_dir: Path, machine: str | None = None, commit: str | None 
                     info.get("ram") and f"{info['ram']} RAM", info.get("os")]
             out.append(", ".join(d for d in desc if d) + f"; environment `{data.get('env_name', '?')}`")
             out.append("")
+            if note:
+                out.extend([note, ""])
             out.append("| benchmark | parameters | result |")
             out.append("| --- | --- | ---: |")
             cols = data["result_columns"]
@@ -100,9 +102,10 @@ def main(argv=None) -> int:
     ap.add_argument("--machine")
     ap.add_argument("--commit", help="commit hash (prefix); default: the latest run per machine")
     ap.add_argument("--out", type=Path, help="write the Markdown here as well as to stdout")
+    ap.add_argument("--note", default="", help="a paragraph to put under each machine's heading")
     ap.add_argument("--fail-on-failed", action="store_true", help="exit 1 when any result FAILED")
     args = ap.parse_args(argv)
-    text, failed = summarize(args.results_dir, args.machine, args.commit)
+    text, failed = summarize(args.results_dir, args.machine, args.commit, args.note)
     print(text)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,10 @@ def _cmd_compare(args) -> int:
     if args.out:
         paths = compare.write_outputs(rows, args.out, ceil)
         print("\nwrote " + ", ".join(str(p) for p in paths.values()))
+    errors = [r for r in rows if r.status.startswith("ERROR")]
+    if errors:
+        print(f"{len(errors)} measurement(s) failed", file=sys.stderr)
+        return 1
     if not any(r.status == "ok" for r in rows):
         print("no backend could be timed here", file=sys.stderr)
         return 1

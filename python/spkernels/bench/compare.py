@@ -74,6 +74,10 @@ def _measure(case, size, precision, backend, repeat, min_time) -> Row:
     except NotImplementedError as exc:
         row.status = "skipped: " + (str(exc) or "not implemented")
         return row
+    except Exception as exc:  # one broken backend must not hide the others' numbers
+        log.exception("%s %s %s %s failed", case.name, size, precision, backend)
+        row.status = f"ERROR: {type(exc).__name__}: {exc}"
+        return row
     row.seconds = t
     if prep.flops:
         row.throughput, row.throughput_unit = prep.flops / t / 1e9, "GFLOP/s"
