@@ -215,3 +215,19 @@ def test_sanitizer_driver_lists_cases_without_a_gpu():
                           env=dict(os.environ, PYTHONPATH=str(Path(spkernels.__file__).resolve().parents[1])))
     assert proc.returncode == 0, proc.stderr
     assert "registered CUDA sanitizer cases" in proc.stdout
+
+
+def test_gemm_case_reports_flops_against_the_gemm_ceiling(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPK_CEILINGS_FILE", str(tmp_path / "ceilings.json"))
+    monkeypatch.setenv("SPK_CEILINGS_QUICK", "1")
+    monkeypatch.setattr(ceilings, "_MEMORY", {})
+    from spkernels.bench.compare import run_compare
+
+    rows = run_compare(["gemm"], precisions=["float64"], backends=["cpu", "numba-cpu"], repeat=1,
+                       min_time=0.001)
+    timed = [r for r in rows if r.status == "ok"]
+    assert timed, [r.status for r in rows]
+    for r in timed:
+        assert r.throughput_unit == "GFLOP/s" and r.throughput > 0
+        assert r.ceiling_kind == "gemm_float64" and 0.001 < r.fraction < 20
+        assert r.item_unit == "outputs"

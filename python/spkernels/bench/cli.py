@@ -15,7 +15,8 @@ def _cmd_compare(args) -> int:
             print(f"  timing {msg} ...", file=sys.stderr, flush=True)
 
     rows = compare.run_compare(args.kernel, args.size, args.precision, args.backend,
-                               repeat=args.repeat, min_time=args.min_time, progress=progress)
+                               repeat=args.repeat, min_time=args.min_time, progress=progress,
+                               fresh_ceilings=not args.reuse_ceilings)
     ceil = compare.ceilings_for(rows)
     print(compare.format_table(rows, ceil))
     if args.out:
@@ -91,6 +92,8 @@ def add_parser(subparsers) -> None:
     c.add_argument("--repeat", type=int, default=5, help="timed samples per backend (median reported)")
     c.add_argument("--min-time", type=float, default=0.05, help="seconds per timed sample (calls are batched)")
     c.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    c.add_argument("--reuse-ceilings", action="store_true",
+                   help="use ceilings cached by an earlier run (default: measure them first)")
     c.set_defaults(func=_cmd_compare)
 
     ls = sub.add_parser("list", help="registered benchmark cases")

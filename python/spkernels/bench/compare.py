@@ -89,8 +89,24 @@ def _measure(case, size, precision, backend, repeat, min_time) -> Row:
     return row
 
 
+def _measure_ceilings(chosen, precisions, wanted_backends, progress) -> None:
+    """Measure now the ceilings this comparison divides by, so they come from the same run."""
+    kinds = sorted({c.ceiling_kind(p) for c in chosen for p in (precisions or c.precisions) if p in c.precisions})
+    for dev in ("cpu", "gpu"):
+        if not any(is_gpu_backend(b) == (dev == "gpu") for b in wanted_backends):
+            continue
+        if dev == "gpu" and not any(_backends.is_available(b) for b in _backends.GPU_BACKENDS):
+            continue
+        if progress:
+            progress(f"{dev} ceilings ({', '.join(kinds)})")
+        try:
+            _ceilings.store(dev, _ceilings.measure(dev, kinds=kinds))
+        except NotImplementedError as exc:
+            log.info("no %s ceilings: %s", dev, exc)
+
+
 def run_compare(kernels=None, sizes=None, precisions=None, backends=None, *, repeat: int = 5,
-                min_time: float = 0.05, progress=None) -> list[Row]:
+                min_time: float = 0.05, progress=None, fresh_ceilings: bool = True) -> list[Row]:
     """Measure every requested combination; see the module docstring.
 
     Parameters
@@ -102,10 +118,15 @@ def run_compare(kernels=None, sizes=None, precisions=None, backends=None, *, rep
         Passed to :func:`spkernels.bench.timing.median_time`.
     progress : callable, optional
         Called with a short string before each measurement.
+    fresh_ceilings : bool
+        Measure the ceilings first (default), rather than reuse ones cached by an earlier
+        process (:func:`spkernels.bench.ceilings.get`).
     """
     names = list(kernels) if kernels else list(cases())
     chosen = [get(n) for n in names]
     wanted_backends = list(backends) if backends else [b for pair in PEERS for b in pair]
+    if fresh_ceilings:
+        _measure_ceilings(chosen, precisions, wanted_backends, progress)
     rows: list[Row] = []
     for case in chosen:
         case_sizes = [s for s in (sizes or case.sizes[:1]) if s in case.sizes]
@@ -174,7 +195,7 @@ def plot(rows: list[Row], path) -> Path:
     import matplotlib.pyplot as plt
 
     groups = list(dict.fromkeys((r.kernel, r.size, r.precision) for r in rows))
-    order = list(dict.fromkeys(r.backend for r in rows))
+    order = list(dict.fromkeys(r.backend for r in rows if r.seconds is not None))  # timed backends only
     width = 0.8 / max(1, len(order))
     fig, axes = plt.subplots(1, 2, figsize=(max(8, 2.2 * len(groups) + 4), 4.5))
     for k, backend in enumerate(order):
@@ -201,7 +222,10 @@ def plot(rows: list[Row], path) -> Path:
     axes[1].set_ylabel("% of measured ceiling")
     axes[0].set_title("time (lower is better)")
     axes[1].set_title("fraction of ceiling (higher is better)")
-    axes[0].legend(fontsize=8)
+    if order:
+        axes[0].legend(fontsize=8)
+    else:
+        axes[0].text(0.5, 0.5, "no backend could be timed", ha="center", transform=axes[0].transAxes)
     fig.suptitle(f"spkernels bench compare — {machine_name()}")
     fig.tight_layout()
     path = Path(path)
