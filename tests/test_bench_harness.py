@@ -231,3 +231,34 @@ def test_gemm_case_reports_flops_against_the_gemm_ceiling(tmp_path, monkeypatch)
         assert r.throughput_unit == "GFLOP/s" and r.throughput > 0
         assert r.ceiling_kind == "gemm_float64" and 0.001 < r.fraction < 20
         assert r.item_unit == "outputs"
+
+
+@pytest.mark.parametrize("backend", ["numba-cuda"])
+def test_builtin_numba_cuda_kernels_match_reference(backend, rng):
+    """The Numba CUDA twins of the built-in cases (tiled GEMM, grid-stride copy) are right:
+    on a GPU for real, here under the CUDA simulator (re-run by test_numba_cuda_simulator.py)."""
+    if not backends.is_available(backend):
+        if backend in os.environ.get("SPK_REQUIRE_BACKENDS", ""):
+            pytest.fail(f"backend {backend!r} is required but unavailable")
+        pytest.skip(f"{backend} unavailable here")
+    from numba import cuda
+
+    from spkernels.bench.cases import copy as copy_case
+    from spkernels.bench.cases import gemm as gemm_case
+
+    n, m, k = 37, 21, 45  # not multiples of the tile: edges are exercised
+    t = gemm_case._TILE
+    for precision, tol in (("float32", 1e-5), ("float64", 1e-12)):
+        a = rng.standard_normal((n, k)).astype(precision)
+        b = rng.standard_normal((k, m)).astype(precision)
+        dc = cuda.to_device(np.full((n, m), np.nan, dtype=precision))
+        gemm_case._numba_cuda_gemm(precision)[((m + t - 1) // t, (n + t - 1) // t), (t, t)](
+            cuda.to_device(a), cuda.to_device(b), dc)
+        ref = a.astype(np.float64) @ b.astype(np.float64)
+        got = dc.copy_to_host()
+        assert np.isfinite(got).all()
+        assert np.linalg.norm(got - ref) / np.linalg.norm(ref) < tol
+    src = rng.standard_normal(1000).astype(np.float32)
+    dst = cuda.to_device(np.full_like(src, np.nan))
+    copy_case._numba_cuda_copy()[3, 64](dst, cuda.to_device(src))  # fewer threads than elements
+    assert np.array_equal(dst.copy_to_host(), src)

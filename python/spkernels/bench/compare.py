@@ -235,7 +235,7 @@ def plot(rows: list[Row], path) -> Path:
 
 
 def write_outputs(rows: list[Row], out_dir, ceilings_by_device: dict) -> dict:
-    """Write ``compare.md``, ``compare.json`` and ``compare.png`` under `out_dir`; return their paths."""
+    """Write ``compare.md``, ``compare.json`` and (with matplotlib) ``compare.png`` under `out_dir`."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     md = out / "compare.md"
@@ -245,8 +245,12 @@ def write_outputs(rows: list[Row], out_dir, ceilings_by_device: dict) -> dict:
     js.write_text(json.dumps({"machine": machine_name(), "ceilings": clean,
                               "rows": [asdict(r) for r in rows]}, indent=1,
                              default=lambda x: None if isinstance(x, float) and math.isnan(x) else str(x)))
-    png = plot(rows, out / "compare.png")
-    return {"markdown": md, "json": js, "png": png}
+    paths = {"markdown": md, "json": js}
+    try:
+        paths["png"] = plot(rows, out / "compare.png")
+    except ImportError:  # matplotlib is optional: the table and JSON still stand
+        log.warning("matplotlib is not installed: no compare.png")
+    return paths
 
 
 def ceilings_for(rows: list[Row]) -> dict:

@@ -16,6 +16,11 @@ import numpy as np
 from ... import backends
 from ..registry import Prepared, register
 
+try:  # a module global, not a closure variable: the CUDA simulator swaps globals named `cuda`
+    from numba import cuda
+except ImportError:  # numba-cuda missing: the numba-cuda rows report it through backends.resolve
+    cuda = None
+
 # Bytes per buffer. "small" is still past a typical CPU L3 (32 MiB per EPYC CCD), so a CPU's
 # fraction of the (DRAM) copy ceiling stays meaningful; "full" is far past any GPU's L2.
 _SIZES = {"small": 64 * 2**20, "full": 1024 * 2**20}
@@ -40,8 +45,6 @@ def _numba_cpu_copy():
 
 @functools.lru_cache(maxsize=None)
 def _numba_cuda_copy():
-    from numba import cuda
-
     @cuda.jit
     def copy(dst, src):
         start = cuda.grid(1)
@@ -83,8 +86,6 @@ def prepare(backend: str, size: str, precision: str) -> Prepared:
     else:  # numba-cuda
         if backends.cuda_simulator():
             raise NotImplementedError("the CUDA simulator is for tests; timing it means nothing")
-        from numba import cuda
-
         src = cuda.to_device(host)
         dst = cuda.to_device(np.full_like(host, np.nan))
         fn = _numba_cuda_copy()

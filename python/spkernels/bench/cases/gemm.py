@@ -14,6 +14,11 @@ import numpy as np
 from ... import backends
 from ..registry import Prepared, register
 
+try:  # a module global, not a closure variable: the CUDA simulator swaps globals named `cuda`
+    from numba import cuda
+except ImportError:  # numba-cuda missing: the numba-cuda rows report it through backends.resolve
+    cuda = None
+
 _SIZES = {"small": 384, "full": 4096}
 _TILE = 16
 
@@ -39,7 +44,7 @@ def _numba_cpu_gemm():
 
 @functools.lru_cache(maxsize=None)
 def _numba_cuda_gemm(dtype_name: str):
-    from numba import cuda, float32, float64
+    from numba import float32, float64
 
     nb_type = {"float32": float32, "float64": float64}[dtype_name]
 
@@ -99,8 +104,6 @@ def prepare(backend: str, size: str, precision: str) -> Prepared:
     else:  # numba-cuda
         if backends.cuda_simulator():
             raise NotImplementedError("the CUDA simulator is for tests; timing it means nothing")
-        from numba import cuda
-
         da, db = cuda.to_device(a), cuda.to_device(b)
         dc = cuda.to_device(np.full((n, n), np.nan, dtype=precision))
         blocks = ((n + _TILE - 1) // _TILE, (n + _TILE - 1) // _TILE)
