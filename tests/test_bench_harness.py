@@ -262,3 +262,41 @@ def test_builtin_numba_cuda_kernels_match_reference(backend, rng):
     dst = cuda.to_device(np.full_like(src, np.nan))
     copy_case._numba_cuda_copy()[3, 64](dst, cuda.to_device(src))  # fewer threads than elements
     assert np.array_equal(dst.copy_to_host(), src)
+
+
+def _fake_asv_result(path: Path, sha: str, results: dict) -> None:
+    cols = ["result", "params", "version", "started_at", "duration"]
+    path.write_text(json.dumps({
+        "commit_hash": sha, "env_name": "existing-py", "date": 1, "params": {}, "python": "3",
+        "requirements": {}, "env_vars": {}, "result_columns": cols, "durations": {}, "version": 2,
+        "results": {name: [values, params, "v", 0, 0.1] for name, (values, params) in results.items()},
+    }))
+
+
+@pytest.mark.parametrize("slow_factor, expect_rc", [(1.5, 1), (1.1, 0)])
+def test_regression_gate(tmp_path, slow_factor, expect_rc):
+    """ci/compare_asv.py fails on a time_* slowdown beyond the factor, and only then."""
+    mdir = tmp_path / "results" / "m"
+    mdir.mkdir(parents=True)
+    (mdir / "machine.json").write_text('{"machine": "m", "version": 1}')
+    params = [["'cpu'", "'numba-cpu'"]]
+    base = {"b.K.time_k": ([1e-3, 2e-3], params), "b.K.track_rate": ([5.0, 1.0], params)}
+    head = {"b.K.time_k": ([1e-3 * slow_factor, 2e-3], params), "b.K.track_rate": ([50.0, 0.1], params)}
+    _fake_asv_result(mdir / "aaaa-env.json", "a" * 40, base)
+    _fake_asv_result(mdir / "bbbb-env.json", "b" * 40, head)
+    proc = subprocess.run([sys.executable, str(ROOT / "ci" / "compare_asv.py"), str(tmp_path / "results"),
+                           "a" * 40, "b" * 40, "--machine", "m", "--factor", "1.2"],
+                          capture_output=True, text=True)
+    assert proc.returncode == expect_rc, proc.stdout + proc.stderr
+    assert "time_k(cpu)" in proc.stdout and "track_rate" not in proc.stdout
+
+
+def test_regression_gate_flags_a_new_failure(tmp_path):
+    mdir = tmp_path / "results" / "m"
+    mdir.mkdir(parents=True)
+    (mdir / "machine.json").write_text('{"machine": "m", "version": 1}')
+    _fake_asv_result(mdir / "a-env.json", "a" * 40, {"b.K.time_k": ([1e-3], [])})
+    _fake_asv_result(mdir / "b-env.json", "b" * 40, {"b.K.time_k": (None, [])})
+    proc = subprocess.run([sys.executable, str(ROOT / "ci" / "compare_asv.py"), str(tmp_path / "results"),
+                           "a" * 40, "b" * 40, "--machine", "m"], capture_output=True, text=True)
+    assert proc.returncode == 1 and "FAILS" in proc.stdout, proc.stdout + proc.stderr
