@@ -125,14 +125,17 @@ def run_compare(kernels=None, sizes=None, precisions=None, backends=None, *, rep
     names = list(kernels) if kernels else list(cases())
     chosen = [get(n) for n in names]
     wanted_backends = list(backends) if backends else [b for pair in PEERS for b in pair]
-    if fresh_ceilings:
-        _measure_ceilings(chosen, precisions, wanted_backends, progress)
-    rows: list[Row] = []
-    for case in chosen:
+    plan = []
+    for case in chosen:  # validate everything before spending time on ceilings
         case_sizes = [s for s in (sizes or case.sizes[:1]) if s in case.sizes]
         if sizes and not case_sizes:
             raise ValueError(f"`size` {', '.join(sizes)} not defined for {case.name!r}; "
                              f"its sizes: {', '.join(case.sizes)}")
+        plan.append((case, case_sizes))
+    if fresh_ceilings:
+        _measure_ceilings(chosen, precisions, wanted_backends, progress)
+    rows: list[Row] = []
+    for case, case_sizes in plan:
         for size in case_sizes:
             for precision in [p for p in (precisions or case.precisions) if p in case.precisions]:
                 group = []
