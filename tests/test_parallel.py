@@ -62,3 +62,21 @@ def test_under_mpiexec_two_ranks():
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert proc.stdout.count(" passed") == 2, proc.stdout  # one summary line per rank
+    assert "3 passed" in proc.stdout, proc.stdout
+
+
+@pytest.mark.mpi
+def test_toeplitz_kernel_sums_points_over_ranks():
+    """Each rank holds half the points; the operator must equal the one built from all of them."""
+    from spkernels.kernels import ToeplitzNormalOperator
+
+    comm = _comm()
+    rng = np.random.default_rng(1)
+    pts = rng.uniform(-np.pi, np.pi, (3, 200))
+    w = rng.uniform(0.5, 1.5, 200)
+    mine = parallel.split_range(200, comm)
+    local = ToeplitzNormalOperator(*(p[mine] for p in pts), (6, 6, 6), weights=w[mine], eps=1e-9,
+                                   backend="numpy", comm=comm)
+    full = ToeplitzNormalOperator(*pts, (6, 6, 6), weights=w, eps=1e-9, backend="numpy")
+    u = rng.standard_normal((6, 6, 6))
+    np.testing.assert_allclose(local(u), full(u), rtol=1e-10, atol=1e-10 * np.abs(full(u)).max())

@@ -54,6 +54,9 @@ class ToeplitzNormalOperator:
     backend : str
         Backend for the NUFFT (see :func:`spkernels.kernels.nufft3d1`). The per-application
         FFTs use scipy.fft on the host and cupy.fft when the points are on the GPU.
+    comm : mpi4py communicator, optional
+        Points are split over ranks: the kernel is summed over all ranks before use, so every
+        rank applies the operator of all the points (not just its own).
 
     Notes
     -----
@@ -63,7 +66,7 @@ class ToeplitzNormalOperator:
     product. Memory: the kernel spectrum, (2N)³ complex128 (plus a real half spectrum).
     """
 
-    def __init__(self, x, y, z, n_modes, weights=None, *, eps: float = 1e-9, backend: str = "auto"):
+    def __init__(self, x, y, z, n_modes, weights=None, *, eps: float = 1e-9, backend: str = "auto", comm=None):
         from .nufft import nufft3d1  # the NUFFT family owns validation of points and eps
 
         if isinstance(n_modes, numbers.Integral):
@@ -93,7 +96,11 @@ class ToeplitzNormalOperator:
             c = xp.asarray(weights, dtype=np.float64).astype(np.complex128)
         big = tuple(2 * n for n in n_modes)
         t = nufft3d1(x, y, z, c, big, eps=eps, isign=+1, backend=backend)
-        t = xp.asarray(t)
+        t = xp.ascontiguousarray(xp.asarray(t))
+        if comm is not None:
+            from .. import parallel
+
+            t = parallel.allreduce_sum(t, comm)
         # Index b of the 2N grid holds mode b - N; the circulant wants lag d at index d mod 2N.
         circ = fft.ifftshift(t)
         self.kernel_hat = fft.fftn(circ, **kw)

@@ -1,0 +1,605 @@
+"""MTIP reconstruction: from diffraction images with unknown orientations to a 3-D density.
+
+One generation is slicing → orientation matching → merging → phasing:
+
+1. **Slicing**: model images are the type-2 NUFFT of the current autocorrelation ``ac`` at the
+   pixels' s-vectors rotated into the particle frame (``Rᵀ s``) for a fresh set of reference
+   orientations (a near-uniform set turned by a random rotation each generation).
+2. **Matching**: each image takes the reference with the best Poisson log-likelihood score
+   ``Σ w (m − d log m)`` (:func:`spkernels.kernels.distance_argmin` with ``metric="poisson"``,
+   streamed over reference batches by an ``ArgminAccumulator``); the image's current
+   orientation competes as a candidate of its own, so accuracy can go below the reference grid
+   spacing.
+3. **Merging**: ``ac`` solves ``(AᴴWA + λ) ac = AᴴW d + λ ac_prev`` on its support by conjugate
+   gradient, with ``AᴴWA`` applied through a Toeplitz kernel (FFTs only).
+4. **Phasing**: ER/HIO/shrink-wrap (:mod:`spkernels.mtip.phasing`) turns ``ac`` into a density;
+   its autocorrelation is the model sliced in the next generation.
+
+A coarse-to-fine schedule of stages (resolution limit, generations, number of references)
+makes convergence from random orientations reliable: the grid size M follows the resolution so
+that the real-space box L stays fixed, and the density is carried from stage to stage by
+Fourier padding. The geometry of the grid: voxel ``dx = L / M``; a pixel with s-vector ``s``
+(Å⁻¹) sits at NUFFT point ``2π · dx · s`` (axis order z, y, x).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import kernels as K
+from ..geometry import quaternion_multiply, quaternion_to_matrix, random_orientations, super_fibonacci
+from .. import parallel
+from .._arrays import ensure_array, ensure_finite
+from .phasing import PhasingSchedule, autocorrelation, gaussian_filter, phase
+
+log = logging.getLogger("spkernels.mtip.reconstruct")
+
+
+# --------------------------------------------------------------------------------------------
+# Configuration
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One rung of the coarse-to-fine schedule.
+
+    Attributes
+    ----------
+    resolution : float
+        Resolution limit in Å: pixels with ``|s| > 1/resolution`` are ignored in this stage.
+    generations : int
+        Generations run at this stage.
+    n_references : int
+        Reference orientations drawn (freshly rotated) each generation.
+    """
+
+    resolution: float
+    generations: int
+    n_references: int
+
+    def __post_init__(self):
+        if not self.resolution > 0:
+            raise ValueError(f"`resolution` must be > 0 Å, got {self.resolution}")
+        if self.generations < 1:
+            raise ValueError(f"`generations` must be >= 1, got {self.generations}")
+        if self.n_references < 1:
+            raise ValueError(f"`n_references` must be >= 1, got {self.n_references}")
+
+
+@dataclass(frozen=True)
+class MTIPConfig:
+    """Settings of :func:`reconstruct`; load them from TOML with :meth:`from_toml`.
+
+    Attributes
+    ----------
+    seed : int
+        Seeds every random choice (initial orientations, reference rotations, phasing starts);
+        the same seed and inputs give bitwise the same result, also across ``--resume``.
+    stages : tuple of Stage
+        Coarse-to-fine schedule; empty means :func:`default_schedule` built from the data.
+    particle_diameter : float or None
+        Å; estimated from the data's central speckle when None.
+    box_factor : float
+        Real-space box L = ``box_factor`` × diameter (the autocorrelation spans 2 × diameter).
+    phasing : PhasingSchedule
+        Phasing iterations per generation.
+    n_phasing_runs : int
+        Independent phasing runs averaged each generation.
+    cg_maxiter, cg_tol : int, float
+        Merge solver limits.
+    tikhonov : float
+        λ relative to the normal operator's diagonal (the total pixel weight).
+    photon_floor : float
+        Model slices are clipped below at this fraction of the mean photon count per pixel, so
+        the Poisson log stays finite.
+    reference_batch : int
+        Reference orientations sliced and matched per batch (bounds memory).
+    eps : float
+        NUFFT accuracy.
+    backend : str
+        Kernel backend for slicing, matching, merging (``"auto"`` picks the fastest here).
+    keep_current : bool
+        Let each image's current orientation compete in matching.
+    slice_phased : bool
+        Slice the autocorrelation of the phased density (consistent with a real, compact
+        object) rather than the merged autocorrelation.
+    """
+
+    seed: int = 0
+    stages: tuple = ()
+    particle_diameter: float | None = None
+    box_factor: float = 2.2
+    phasing: PhasingSchedule = field(default_factory=PhasingSchedule)
+    n_phasing_runs: int = 1
+    cg_maxiter: int = 60
+    cg_tol: float = 1e-6
+    tikhonov: float = 1e-4
+    photon_floor: float = 1e-3
+    reference_batch: int = 1000
+    eps: float = 1e-4
+    backend: str = "auto"
+    keep_current: bool = True
+    slice_phased: bool = True
+
+    def __post_init__(self):
+        stages = tuple(s if isinstance(s, Stage) else Stage(**s) for s in self.stages)
+        object.__setattr__(self, "stages", stages)
+        if isinstance(self.phasing, dict):
+            object.__setattr__(self, "phasing", PhasingSchedule(**self.phasing))
+        if self.particle_diameter is not None and not self.particle_diameter > 0:
+            raise ValueError(f"`particle_diameter` must be > 0 Å, got {self.particle_diameter}")
+        if not self.box_factor >= 2.0:
+            raise ValueError(f"`box_factor` must be >= 2 (the autocorrelation spans twice the particle), got {self.box_factor}")
+        for name in ("n_phasing_runs", "cg_maxiter", "reference_batch"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"`{name}` must be >= 1")
+        for name in ("cg_tol", "tikhonov", "photon_floor", "eps"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"`{name}` must be > 0")
+
+    @classmethod
+    def from_toml(cls, path) -> "MTIPConfig":
+        """Read a config file: top-level keys, a ``[phasing]`` table, ``[[stages]]`` tables."""
+        import tomllib
+
+        with open(path, "rb") as f:
+            raw = tomllib.load(f)
+        return cls.from_dict(raw.get("mtip", raw))
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> "MTIPConfig":
+        """Build from a plain dict (unknown keys are an error naming them)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(raw) - known
+        if unknown:
+            raise ValueError(f"unknown MTIP settings: {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+        return cls(**raw)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["stages"] = [dataclasses.asdict(s) for s in self.stages]
+        return d
+
+
+@dataclass
+class SPIData:
+    """Diffraction data for MTIP.
+
+    Attributes
+    ----------
+    intensities : float array (N, P)
+        Photon counts per image and pixel (flattened detector).
+    s : float array (P, 3)
+        Pixel s-vectors in Å⁻¹, laboratory frame, (x, y, z) components.
+    mask : float array (P,), optional
+        Pixel weights (0 for a beam stop or bad pixel).
+    orientations : float array (N, 4), optional
+        True orientations [w, x, y, z] when known (simulations): used only for reporting.
+    """
+
+    intensities: np.ndarray
+    s: np.ndarray
+    mask: np.ndarray | None = None
+    orientations: np.ndarray | None = None
+
+    def __post_init__(self):
+        self.intensities = ensure_array("intensities", self.intensities, dtypes=(np.float32, np.float64), ndim=2,
+                                        allow_device=False)
+        ensure_finite("intensities", self.intensities)
+        if (self.intensities < 0).any():
+            raise ValueError("`intensities` must be non-negative photon counts")
+        self.s = ensure_array("s", self.s, dtypes=(np.float32, np.float64), ndim=2, allow_device=False)
+        if self.s.shape != (self.intensities.shape[1], 3):
+            raise ValueError(f"`s` must have shape (P, 3) = ({self.intensities.shape[1]}, 3), got {self.s.shape}")
+        ensure_finite("s", self.s)
+        if self.mask is not None:
+            self.mask = np.asarray(self.mask, dtype=np.float64).reshape(-1)
+            if self.mask.shape != (self.intensities.shape[1],):
+                raise ValueError(f"`mask` must have {self.intensities.shape[1]} entries, got {self.mask.size}")
+            if (self.mask < 0).any() or not np.isfinite(self.mask).all():
+                raise ValueError("`mask` must be finite and non-negative")
+        if self.orientations is not None:
+            self.orientations = np.asarray(self.orientations, dtype=np.float64).reshape(-1, 4)
+            if len(self.orientations) != len(self.intensities):
+                raise ValueError("`orientations` must have one quaternion per image")
+
+    @classmethod
+    def from_dataset(cls, ds) -> "SPIData":
+        """From an :class:`spkernels.io.SPIDataset` (the skopi/SpiniFEL layout)."""
+        n = ds.n_images
+        mask = None if ds.mask is None else np.asarray(ds.mask, dtype=np.float64).reshape(-1)
+        return cls(intensities=np.asarray(ds.intensities).reshape(n, -1), s=ds.s_vectors.reshape(-1, 3),
+                   mask=mask, orientations=ds.quaternions)
+
+    @property
+    def n_images(self) -> int:
+        return self.intensities.shape[0]
+
+    @property
+    def s_max(self) -> float:
+        """Largest |s| of any used pixel (the detector-corner resolution is 1/s_max)."""
+        r = np.linalg.norm(self.s, axis=1)
+        return float(r[self._weights() > 0].max())
+
+    def _weights(self) -> np.ndarray:
+        return np.ones(self.s.shape[0]) if self.mask is None else self.mask
+
+
+# --------------------------------------------------------------------------------------------
+# Orientation accuracy
+# --------------------------------------------------------------------------------------------
+
+
+def orientation_errors(estimated, true) -> np.ndarray:
+    """Per-image angular error (degrees) after removing the best global rotation.
+
+    A reconstruction is only defined up to a global rotation G: R_est,n ≈ G · R_true,n. G is
+    the quaternion average of R_est,n R_true,nᵀ; errors are the angles of the residuals.
+    """
+    qe = np.asarray(estimated, dtype=np.float64)
+    qt = np.asarray(true, dtype=np.float64)
+    conj = qt * np.array([1, -1, -1, -1])
+    rel = quaternion_multiply(qe, conj)  # G_n
+    # Mean of ±q: dominant eigenvector of Σ q qᵀ (sign-invariant).
+    _, vecs = np.linalg.eigh(rel.T @ rel)
+    g = vecs[:, -1]
+    resid = quaternion_multiply(rel, g * np.array([1, -1, -1, -1]))
+    return np.degrees(2 * np.arccos(np.clip(np.abs(resid[:, 0]), 0, 1)))
+
+
+# --------------------------------------------------------------------------------------------
+# Schedule
+# --------------------------------------------------------------------------------------------
+
+
+def radius_of_gyration(data: SPIData) -> float:
+    """Guinier radius of gyration (Å) from the low-|s| fall-off of the mean image.
+
+    ``ln I(s) ≈ ln I0 − (4π²/3) Rg² |s|²`` holds for ``2π |s| Rg < 1.3``; the fit window is
+    narrowed iteratively to that range.
+    """
+    w = data._weights()
+    r = np.linalg.norm(data.s, axis=1)
+    mean_img = data.intensities.mean(axis=0)
+    usable = (w > 0) & (r > 0) & (mean_img > 0)
+    if usable.sum() < 4:
+        raise ValueError("too few unmasked low-resolution pixels with photons to estimate the particle size")
+    rg = 0.5 / np.sort(r[usable])[min(8, usable.sum() - 1)]  # start wide: a few innermost pixels
+    for _ in range(10):
+        sel = usable & (2 * np.pi * r * rg < 1.3)
+        if sel.sum() < 4:
+            sel = usable & (r <= np.sort(r[usable])[3])
+        a = np.stack([np.ones(sel.sum()), -(4 * np.pi**2 / 3) * r[sel] ** 2], axis=1)
+        coef, *_ = np.linalg.lstsq(a, np.log(mean_img[sel]), rcond=None)
+        new = float(np.sqrt(max(coef[1], 1e-12)))
+        if abs(new - rg) < 1e-3 * rg:
+            rg = new
+            break
+        rg = new
+    return rg
+
+
+def estimate_diameter(data: SPIData) -> float:
+    """Particle diameter (Å) estimated as 3.3 × the Guinier radius of gyration.
+
+    A uniform sphere has D = 2.58 Rg; elongated or hollow particles have a larger ratio, and an
+    underestimate is the costly error (the autocorrelation then aliases in the box), so the
+    factor errs large.
+    """
+    return 3.3 * radius_of_gyration(data)
+
+
+def grid_size(resolution: float, box: float) -> int:
+    """Odd grid size M whose Nyquist limit M / (2L) reaches 1/resolution for box L."""
+    m = int(math.ceil(2.0 * box / resolution)) + 1
+    return m if m % 2 == 1 else m + 1
+
+
+def default_schedule(data: SPIData, diameter: float) -> tuple:
+    """Coarse-to-fine stages sized from the data.
+
+    Starts near 40 Å (or 4× the data resolution if that is coarser... whichever is finer is
+    capped by the data), and ends at the detector-corner resolution with the most
+    generations. References grow with resolution roughly as the number of distinguishable
+    orientations (∝ (D / res)³), capped for speed.
+    """
+    final = 1.0 / data.s_max
+    start = max(40.0, 2.5 * final)
+    n = 6
+    ratios = np.geomspace(start, final, n)
+    gens = [4, 4, 3, 3, 2, 4]
+    stages = []
+    for res, g in zip(ratios, gens):
+        refs = int(np.clip(400 * (diameter / res) ** 1.6 / 4, 500, 6000))
+        stages.append(Stage(resolution=float(res), generations=g, n_references=refs))
+    return tuple(stages)
+
+
+# --------------------------------------------------------------------------------------------
+# The steps
+# --------------------------------------------------------------------------------------------
+
+
+def _points(quats: np.ndarray, s: np.ndarray, dx: float):
+    """NUFFT points (z, y, x order, radians) of pixels `s` rotated into each particle frame."""
+    rot = quaternion_to_matrix(quats)                  # (n, 3, 3), particle → lab
+    p = np.einsum("nji,pj->npi", rot, s)              # Rᵀ s: lab → particle frame, (n, P, 3) xyz
+    p = p.reshape(-1, 3) * (2.0 * np.pi * dx)
+    return tuple(np.ascontiguousarray(p[:, axis]) for axis in (2, 1, 0))
+
+
+def slice_model(ac: np.ndarray, quats: np.ndarray, s: np.ndarray, dx: float, *, eps: float,
+                backend: str) -> np.ndarray:
+    """Model intensities (n, P) of `ac` for orientations `quats` at pixels `s`."""
+    x, y, z = _points(quats, s, dx)
+    vals = K.nufft3d2(x, y, z, ac.astype(np.complex128), eps=eps, backend=backend)
+    return np.asarray(vals).real.reshape(len(quats), s.shape[0])
+
+
+def _poisson_scores(model: np.ndarray, data: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Σ_p w (m − d log m) per row (rows of `model` paired with rows of `data`)."""
+    return (w * (model - data * np.log(model))).sum(axis=1)
+
+
+def _fit_scale(slices: np.ndarray, data_mean_total: float, w: np.ndarray) -> float:
+    tot = float((slices * w).sum(axis=1).mean())
+    return data_mean_total / tot if tot > 0 else 1.0
+
+
+def match_orientations(ac, data_sel, s_sel, w, current, dx, stage: Stage, cfg: MTIPConfig,
+                       rng: np.random.Generator, comm=None):
+    """Best orientation per image among fresh references and (optionally) its current one.
+
+    Returns ``(quaternions (N, 4), scores (N,), fraction_kept_current)``.
+    """
+    n = data_sel.shape[0]
+    # A near-uniform set turned by a fresh random rotation: even coverage, new grid each time.
+    turn = random_orientations(1, rng)[0]
+    refs = quaternion_multiply(turn, super_fibonacci(stage.n_references))
+    floor_base = cfg.photon_floor * float(data_sel.mean())
+    data_total = float((data_sel * w).sum(axis=1).mean())
+    # One scale for the whole generation, fitted on the first batch: the model's photon scale
+    # does not depend on orientation.
+    first = refs[: min(cfg.reference_batch, len(refs))]
+    scale = _fit_scale(np.maximum(slice_model(ac, first, s_sel, dx, eps=cfg.eps, backend=cfg.backend), 0), data_total, w)
+    acc = K.ArgminAccumulator(n, 1, data=data_sel, metric="poisson", weights=w, backend=cfg.backend)
+    for start in range(0, len(refs), cfg.reference_batch):
+        batch = refs[start:start + cfg.reference_batch]
+        model = np.maximum(scale * slice_model(ac, batch, s_sel, dx, eps=cfg.eps, backend=cfg.backend), floor_base)
+        acc.update(model.astype(data_sel.dtype), start)
+    if cfg.keep_current and current is not None:
+        own = np.maximum(scale * slice_model(ac, current, s_sel, dx, eps=cfg.eps, backend=cfg.backend), floor_base)
+        own_scores = _poisson_scores(own, data_sel, w)
+        acc.offer(len(refs) + np.arange(n), own_scores)
+    res = acc.result()
+    idx = np.asarray(res.index)[:, 0]
+    keep = idx >= len(refs)
+    out = np.empty((n, 4))
+    out[~keep] = refs[idx[~keep]]
+    if current is not None:
+        out[keep] = current[keep]
+    return out, np.asarray(res.score)[:, 0], float(keep.mean())
+
+
+def merge(data_sel, s_sel, w, quats, M: int, dx: float, support, ac_prev, cfg: MTIPConfig, comm=None):
+    """Least-squares autocorrelation on an M³ grid from oriented images (CG on the normal equations).
+
+    Under MPI each rank holds some images: the Toeplitz kernel and ``AᴴWd`` are summed over
+    ranks before the solve, so every rank solves the same global problem.
+    """
+    x, y, z = _points(quats, s_sel, dx)
+    wts = np.tile(w, len(quats))
+    b = (data_sel * w).reshape(-1).astype(np.complex128)
+    rhs = K.nufft3d1(x, y, z, b, (M, M, M), eps=cfg.eps, backend=cfg.backend)
+    rhs = parallel.allreduce_sum(np.ascontiguousarray(rhs), comm)
+    # The kernel is a type-1 NUFFT of this rank's weights: `comm` makes the operator sum it over
+    # ranks, as the right-hand side is summed above.
+    op = K.ToeplitzNormalOperator(x, y, z, (M, M, M), weights=wts, eps=cfg.eps, backend=cfg.backend, comm=comm)
+    total_weight = parallel.allreduce_sum(float(wts.sum()), comm)
+    lam = cfg.tikhonov * total_weight
+    sup = support.astype(np.float64)
+    x0 = np.zeros((M, M, M)) if ac_prev is None else ac_prev * sup
+
+    def normal(u):
+        return sup * (op(sup * u) + lam * u)
+
+    d = sup * (rhs + lam * x0)
+    res = K.cg(normal, d.astype(np.complex128), x0=x0.astype(np.complex128), tol=cfg.cg_tol,
+               maxiter=cfg.cg_maxiter, backend=cfg.backend)
+    ac = np.asarray(res.x).real
+    ac = 0.5 * (ac + _invert(ac))  # intensities are centrosymmetric (Friedel), so is ac
+    return ac, res
+
+
+def _invert(v):
+    """v(−x) about the centre index M//2 of an odd grid."""
+    return v[::-1, ::-1, ::-1]
+
+
+def _ball(M: int, radius_vox: float) -> np.ndarray:
+    c = np.arange(M) - M // 2
+    r2 = c[:, None, None] ** 2 + c[None, :, None] ** 2 + c[None, None, :] ** 2
+    return r2 <= radius_vox**2
+
+
+def resample(vol: np.ndarray, M_new: int) -> np.ndarray:
+    """Fourier pad/crop a centred odd-sized volume to M_new³ over the same box (values kept)."""
+    M = vol.shape[0]
+    if M == M_new:
+        return vol.copy()
+    f = np.fft.fftshift(np.fft.fftn(np.fft.ifftshift(vol)))
+    out = np.zeros((M_new,) * 3, dtype=complex)
+    c_old, c_new = M // 2, M_new // 2
+    h = min(M, M_new) // 2
+    so = slice(c_old - h, c_old + h + 1)
+    sn = slice(c_new - h, c_new + h + 1)
+    out[sn, sn, sn] = f[so, so, so]
+    res = np.fft.fftshift(np.fft.ifftn(np.fft.ifftshift(out))).real
+    return res * (M_new / M) ** 3
+
+
+# --------------------------------------------------------------------------------------------
+# The loop
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class MTIPResult:
+    """Output of :func:`reconstruct`.
+
+    Attributes
+    ----------
+    rho : array (M, M, M)
+        Final density (arbitrary scale), centred, voxel size ``voxel_size`` Å.
+    ac : array (M, M, M)
+        Final merged autocorrelation.
+    orientations : array (N, 4)
+        Estimated orientation of each image.
+    voxel_size : float
+        Å per voxel of ``rho``.
+    history : list of dict
+        Per generation: stage, resolution limit, M, references, kept-current fraction, CG
+        iterations, phasing error, median orientation error (when truth known), seconds per step.
+    """
+
+    rho: np.ndarray
+    ac: np.ndarray
+    orientations: np.ndarray
+    voxel_size: float
+    history: list
+
+
+def reconstruct(data: SPIData, config: MTIPConfig | None = None, *, checkpoint=None, resume: bool = False,
+                progress: bool = True, comm=None, callback=None, initial_orientations=None) -> MTIPResult:
+    """Reconstruct a density from SPI diffraction images by MTIP, starting from random orientations.
+
+    Parameters
+    ----------
+    data : SPIData
+        Images, pixel s-vectors, mask, and (optionally) true orientations for reporting.
+    config : MTIPConfig, optional
+        Settings; the default builds the coarse-to-fine schedule from the data.
+    checkpoint : path, optional
+        HDF5 file written atomically after every generation (temporary file, then rename).
+    resume : bool
+        Continue from ``checkpoint``; with the same config and data the run ends bitwise where
+        an uninterrupted run ends.
+    progress : bool
+        tqdm progress bar over generations (rank 0, TTY only).
+    comm : mpi4py communicator, optional
+        Images are split over ranks; merges sum over ranks.
+    callback : callable, optional
+        ``callback(history_entry, rho)`` after each generation.
+    initial_orientations : array (N, 4), optional
+        Start from these orientations instead of random ones (e.g. a previous run's, or to
+        measure the basin of convergence around known ones).
+
+    Returns
+    -------
+    MTIPResult
+    """
+    from . import checkpoint as ckpt
+
+    cfg = config or MTIPConfig()
+    diameter = cfg.particle_diameter or estimate_diameter(data)
+    stages = cfg.stages or default_schedule(data, diameter)
+    box = cfg.box_factor * diameter
+    w_all = data._weights()
+    r_all = np.linalg.norm(data.s, axis=1)
+    mine = parallel.split_range(data.n_images, comm)
+    intens = data.intensities[mine]
+
+    total_gens = sum(st.generations for st in stages)
+    state = None
+    if resume:
+        if checkpoint is None or not os.path.exists(checkpoint):
+            raise ValueError("`resume` needs an existing `checkpoint` file")
+        state = ckpt.load(checkpoint, cfg)
+        if state["n_images"] != data.n_images:
+            raise ValueError("checkpoint was written for a different dataset (image count differs)")
+    if state is None:
+        rng = np.random.default_rng(cfg.seed)
+        quats_all = random_orientations(data.n_images, rng)
+        if initial_orientations is not None:
+            quats_all = np.asarray(initial_orientations, dtype=np.float64).reshape(data.n_images, 4).copy()
+        state = {"generation": 0, "orientations": quats_all, "rho": None, "ac": None, "M": None,
+                 "history": [], "rng_state": rng.bit_generator.state, "n_images": data.n_images}
+    rng = np.random.default_rng()
+    rng.bit_generator.state = state["rng_state"]
+
+    bar = None
+    if progress and parallel.is_root(comm):
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total_gens, initial=state["generation"], desc="MTIP", unit="gen",
+                   disable=None)
+    gen = 0
+    try:
+        for si, stage in enumerate(stages):
+            M = grid_size(stage.resolution, box)
+            dx = box / M
+            s_lim = min(1.0 / stage.resolution, (M - 1) / (2.0 * box))
+            sel = (r_all <= s_lim) & (w_all > 0)
+            s_sel, w_sel = data.s[sel], w_all[sel]
+            data_sel = np.ascontiguousarray(intens[:, sel])
+            for g in range(stage.generations):
+                if gen < state["generation"]:
+                    gen += 1
+                    continue
+                t_step = {}
+                quats = state["orientations"][mine]
+                rho, ac = state["rho"], state["ac"]
+                if rho is not None and state["M"] != M:
+                    rho = resample(rho, M)
+                    ac = autocorrelation(np.maximum(rho, 0))
+                kept = None
+                if ac is not None:
+                    t0 = time.perf_counter()
+                    quats, _, kept = match_orientations(ac, data_sel, s_sel, w_sel, quats, dx, stage, cfg, rng, comm)
+                    t_step["match"] = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                if ac is None:
+                    support = _ball(M, M // 2)
+                else:
+                    blurred = gaussian_filter(ac, 0.5)
+                    support = (blurred > 1e-3 * blurred.max()) & _ball(M, M // 2)
+                ac_new, cg_res = merge(data_sel, s_sel, w_sel, quats, M, dx, support, ac, cfg, comm)
+                t_step["merge"] = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                ph = phase(ac_new, schedule=cfg.phasing, n_runs=cfg.n_phasing_runs, rho0=rho,
+                           seed=rng)
+                t_step["phase"] = time.perf_counter() - t0
+                orient_all = parallel.allgather_rows(quats, comm)
+                entry = {"generation": gen, "stage": si, "resolution_limit": float(1.0 / s_lim), "M": M,
+                         "n_references": stage.n_references, "kept_current": kept,
+                         "cg_iterations": int(cg_res.iterations), "phasing_error": float(ph.fourier_error[-1]),
+                         "seconds": t_step}
+                if data.orientations is not None:
+                    entry["median_orientation_error_deg"] = float(np.median(orientation_errors(orient_all, data.orientations)))
+                state.update(generation=gen + 1, orientations=orient_all, rho=ph.rho,
+                             ac=ph.ac_phased if cfg.slice_phased else ac_new, M=M,
+                             rng_state=rng.bit_generator.state)
+                state["history"].append(entry)
+                log.info("generation %d: %s", gen, entry)
+                if checkpoint is not None and parallel.is_root(comm):
+                    ckpt.save(checkpoint, state, cfg, voxel_size=dx)
+                if callback is not None:
+                    callback(entry, ph.rho)
+                if bar is not None:
+                    bar.set_postfix(res=f"{1 / s_lim:.1f}Å", M=M, err=entry.get("median_orientation_error_deg", float("nan")))
+                    bar.update(1)
+                gen += 1
+    finally:
+        if bar is not None:
+            bar.close()
+    M = state["M"]
+    return MTIPResult(rho=state["rho"], ac=state["ac"], orientations=state["orientations"],
+                      voxel_size=box / M, history=state["history"])
