@@ -12,5 +12,8 @@ cmake -S . -B "$bdir" -G Ninja -DCMAKE_BUILD_TYPE=Release -Dpybind11_DIR="$pybin
   -DPython_EXECUTABLE="$(command -v python3)" -DSPK_CUDA="${SPK_CUDA:-AUTO}" \
   -DSKBUILD_PROJECT_VERSION=0.1.0.dev "$@" >/dev/null
 cmake --build "$bdir" -j "${SPK_BUILD_JOBS:-2}"
-cp -f "$bdir"/_core*.so python/spkernels/
+# Copy then rename: overwriting a loaded .so in place crashes processes that have it mapped.
+for so in "$bdir"/_core*.so; do
+  cp -f "$so" "python/spkernels/.$(basename "$so").tmp" && mv -f "python/spkernels/.$(basename "$so").tmp" "python/spkernels/$(basename "$so")"
+done
 echo "built $(ls python/spkernels/_core*.so)"

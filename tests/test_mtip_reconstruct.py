@@ -1,0 +1,166 @@
+"""MTIP reconstruction steps on a small simulated particle: merge, match, resume, resolution."""
+
+import numpy as np
+import pytest
+
+from spkernels.geometry import Detector, Beam, quaternion_multiply, random_orientations
+from spkernels.mtip import simulate
+from spkernels.mtip.density import GaussianDensity
+from spkernels.mtip.reconstruct import (MTIPConfig, SPIData, Stage, _ball, estimate_diameter, grid_size,
+                                        match_orientations, merge, orientation_errors, reconstruct, resample,
+                                        slice_model)
+from spkernels.mtip.resolution import align_to_reference, rotate
+
+BOX = 120.0  # Å, real-space box of the autocorrelation grid for the 40 Å-wide test particle
+
+
+@pytest.fixture(scope="module")
+def blob_particle():
+    """40 Gaussian blobs in an asymmetric 40 Å cloud (so orientations are well defined)."""
+    rng = np.random.default_rng(7)
+    pts = []
+    while len(pts) < 40:
+        p = rng.uniform(-1, 1, 3) * np.array([22.0, 15.0, 10.0])
+        if (p / np.array([22.0, 15.0, 10.0])) @ (p / np.array([22.0, 15.0, 10.0])) <= 1 and not (p[0] > 5 and p[1] > 0):
+            pts.append(p)
+    return GaussianDensity(np.array(pts), np.full(40, 50.0), np.full(40, 300.0))
+
+
+@pytest.fixture(scope="module")
+def noiseless(blob_particle):
+    det = Detector(24, 0.2, width=0.08)
+    ds = simulate(400, blob_particle, det, Beam(4600.0, 3e14, 1e-7), seed=3, poisson=False, density_grid=None)
+    return SPIData.from_dataset(ds)
+
+
+def _stage_arrays(data, res):
+    M = grid_size(res, BOX)
+    dx = BOX / M
+    sel = np.linalg.norm(data.s, axis=1) <= 1.0 / res
+    return M, dx, np.ascontiguousarray(data.intensities[:, sel]), data.s[sel], np.ones(int(sel.sum()))
+
+
+def test_merge_with_true_orientations_fits_the_data(noiseless):
+    M, dx, d, s, w = _stage_arrays(noiseless, 15.0)
+    ac, cg = merge(d, s, w, noiseless.orientations, M, dx, _ball(M, M // 2), None, MTIPConfig(eps=1e-6))
+    model = slice_model(ac, noiseless.orientations, s, dx, eps=1e-6, backend="auto")
+    cc = [np.corrcoef(model[i], d[i])[0, 1] for i in range(0, 400, 20)]
+    assert min(cc) > 0.99, cc
+    np.testing.assert_allclose(ac, ac[::-1, ::-1, ::-1])  # centrosymmetric
+
+
+def test_matching_recovers_true_orientations_on_noiseless_data(noiseless):
+    M, dx, d, s, w = _stage_arrays(noiseless, 15.0)
+    cfg = MTIPConfig(eps=1e-6)
+    ac, _ = merge(d, s, w, noiseless.orientations, M, dx, _ball(M, M // 2), None, cfg)
+    rng = np.random.default_rng(0)
+    # Without the truth among the candidates: error within the reference grid spacing (~16° at 3000).
+    q, _, _ = match_orientations(ac, d.astype(np.float32), s, w, None, dx, Stage(15.0, 1, 3000), cfg, rng)
+    assert np.median(orientation_errors(q, noiseless.orientations)) < 12.0
+    # With each image's true orientation competing, the truth wins nearly always.
+    q, _, kept = match_orientations(ac, d.astype(np.float32), s, w, noiseless.orientations, dx,
+                                    Stage(15.0, 1, 500), cfg, rng)
+    assert kept > 0.95
+    assert np.median(orientation_errors(q, noiseless.orientations)) < 1e-6
+
+
+def test_orientation_errors_ignore_a_global_rotation():
+    q = random_orientations(50, 1)
+    g = random_orientations(1, 2)[0]
+    assert orientation_errors(quaternion_multiply(g, q), q).max() < 1e-5
+    assert np.median(orientation_errors(random_orientations(50, 3), q)) > 60
+
+
+def test_resample_pads_and_crops_band_limited_volumes(rng):
+    v = rng.standard_normal((11, 11, 11))
+    up = resample(v, 17)
+    np.testing.assert_allclose(resample(up, 11), v, atol=1e-10)
+    np.testing.assert_allclose(up[::3, ::3, ::3].sum() * 0 + up.sum() * (11 / 17) ** 3, v.sum(), rtol=1e-10)
+
+
+def test_diameter_estimate_errs_large_but_not_absurd(noiseless, blob_particle):
+    c = blob_particle.centers
+    true_d = 2 * np.linalg.norm(c - c.mean(0), axis=1).max()
+    d = estimate_diameter(noiseless)
+    assert true_d <= d <= 2.5 * true_d, (d, true_d)
+
+
+def test_config_from_toml_round_trip(tmp_path):
+    p = tmp_path / "mtip.toml"
+    p.write_text("""
+seed = 3
+n_phasing_runs = 2
+[phasing]
+hio = 10
+[[stages]]
+resolution = 30.0
+generations = 2
+n_references = 100
+""")
+    cfg = MTIPConfig.from_toml(p)
+    assert cfg.seed == 3 and cfg.phasing.hio == 10 and cfg.stages == (Stage(30.0, 2, 100),)
+    assert MTIPConfig.from_dict(cfg.to_dict()) == cfg
+    p.write_text("sedd = 3\n")
+    with pytest.raises(ValueError, match="unknown MTIP settings: sedd"):
+        MTIPConfig.from_toml(p)
+    with pytest.raises(ValueError, match="box_factor"):
+        MTIPConfig(box_factor=1.5)
+    with pytest.raises(ValueError, match="generations"):
+        Stage(20.0, 0, 10)
+
+
+def test_spi_data_rejects_bad_input():
+    s = np.zeros((4, 3))
+    with pytest.raises(ValueError, match="non-negative"):
+        SPIData(-np.ones((2, 4)), s)
+    with pytest.raises(ValueError, match=r"`s` must have shape"):
+        SPIData(np.ones((2, 4)), np.zeros((5, 3)))
+    with pytest.raises(ValueError, match="NaN"):
+        SPIData(np.full((2, 4), np.nan), s)
+    with pytest.raises(TypeError, match="dtype"):
+        SPIData(np.ones((2, 4), dtype=np.int64), s)
+
+
+def _tiny_config():
+    from spkernels.mtip.phasing import PhasingSchedule
+
+    return MTIPConfig(seed=11, particle_diameter=45.0, stages=(Stage(30.0, 2, 60), Stage(20.0, 1, 80)),
+                      phasing=PhasingSchedule(n_loops=1, er_before=5, hio=5, er_after=5, final_er=5),
+                      cg_maxiter=8, reference_batch=50)
+
+
+def test_resume_ends_bitwise_where_an_uninterrupted_run_ends(noiseless, tmp_path):
+    data = SPIData(noiseless.intensities[:80], noiseless.s, orientations=noiseless.orientations[:80])
+    cfg = _tiny_config()
+    full = reconstruct(data, cfg, checkpoint=tmp_path / "a.h5", progress=False)
+    assert len(full.history) == 3
+
+    class Crash(Exception):
+        pass
+
+    def crash_after_first(entry, rho):
+        if entry["generation"] == 1:
+            raise Crash
+
+    with pytest.raises(Crash):
+        reconstruct(data, cfg, checkpoint=tmp_path / "b.h5", progress=False, callback=crash_after_first)
+    resumed = reconstruct(data, cfg, checkpoint=tmp_path / "b.h5", resume=True, progress=False)
+    np.testing.assert_array_equal(resumed.rho, full.rho)
+    np.testing.assert_array_equal(resumed.orientations, full.orientations)
+    assert [h["generation"] for h in resumed.history] == [0, 1, 2]
+    with pytest.raises(ValueError, match="different settings"):
+        reconstruct(data, MTIPConfig(**{**cfg.__dict__, "seed": 12}), checkpoint=tmp_path / "b.h5",
+                    resume=True, progress=False)
+
+
+def test_alignment_finds_rotation_hand_and_shift(rng):
+    z, y, x = np.mgrid[:21, :21, :21] - 10
+    ref = np.zeros((21, 21, 21))
+    for _ in range(6):
+        c = rng.uniform(-4, 4, 3)
+        ref += np.exp(-((z - c[0]) ** 2 + (y - c[1]) ** 2 + (x - c[2]) ** 2) / 4.0)
+    q = random_orientations(1, 4)[0]
+    moved = np.roll(rotate(ref, q, order=3)[::-1, ::-1, ::-1], (1, -2, 0), axis=(0, 1, 2))
+    al = align_to_reference(moved, ref, n_rotations=300, n_rounds=6)
+    assert al.inverted
+    assert al.cc > 0.97, al.cc
