@@ -175,12 +175,25 @@ void fused_gemm(const Problem<T>& pb, int splits, Epilogue&& epi) {
   }
 
   const index_t ntasks = ndb * splits;
-#pragma omp parallel
+  // Per-thread scratch allocated up front: nothing may throw inside the parallel region.
+  const int nthreads = max_threads();
+  const std::size_t bp_size = static_cast<std::size_t>(NC) * P;
+  const std::size_t c_size = static_cast<std::size_t>(MC) * NC;
+  Aligned<T> Bp_all(bp_size * nthreads);
+  Aligned<T> tmp_all(static_cast<std::size_t>(MR) * NR * nthreads);
+  std::vector<double> b_all(static_cast<std::size_t>(NC) * nthreads);
+  std::vector<double> C_all(c_size * nthreads);
+#pragma omp parallel num_threads(nthreads)
   {
-    Aligned<T> Bp(static_cast<std::size_t>(NC) * P);
-    std::vector<double> b(NC);
-    std::vector<double> C(static_cast<std::size_t>(MC) * NC);
-    std::vector<T> tmp(static_cast<std::size_t>(MR) * NR);
+#ifdef SPK_WITH_OPENMP
+    const int tid = omp_get_thread_num();
+#else
+    const int tid = 0;
+#endif
+    T* const Bp = Bp_all.ptr + bp_size * tid;
+    double* b = b_all.data() + static_cast<std::size_t>(NC) * tid;
+    double* C = C_all.data() + c_size * tid;
+    T* tmp = tmp_all.ptr + static_cast<std::size_t>(MR) * NR * tid;
 #pragma omp for schedule(dynamic, 1)
     for (index_t task = 0; task < ntasks; ++task) {
       const index_t db = task / splits;
@@ -191,7 +204,7 @@ void fused_gemm(const Problem<T>& pb, int splits, Epilogue&& epi) {
       // Data block packed [panel][P][NR], zero past N; b_n in double.
       for (int j = 0; j < npan * NR; ++j) {
         const int jp = j / NR, jj = j % NR;
-        T* dst = Bp.ptr + static_cast<index_t>(jp) * P * NR + jj;
+        T* dst = Bp + static_cast<index_t>(jp) * P * NR + jj;
         if (j >= ncols) {
           for (index_t p = 0; p < P; ++p) dst[p * NR] = T(0);
           b[j] = 0.0;
@@ -210,22 +223,22 @@ void fused_gemm(const Problem<T>& pb, int splits, Epilogue&& epi) {
         const index_t r0 = mb * MC;
         const int mrows = static_cast<int>(std::min<index_t>(MC, R - r0));
         const int mpan = (mrows + MR - 1) / MR;
-        std::fill(C.begin(), C.end(), 0.0);
+        std::fill(C, C + c_size, 0.0);
         for (index_t k0 = 0; k0 < P; k0 += KC) {
           const int kc = static_cast<int>(std::min<index_t>(KC, P - k0));
           for (int ip = 0; ip < mpan; ++ip) {
             const T* Apanel = Ap.ptr + ((r0 / MR) + ip) * MR * P + k0 * MR;
             for (int jp = 0; jp < npan; ++jp) {
-              kern.fn(kc, Apanel, Bp.ptr + static_cast<index_t>(jp) * P * NR + k0 * NR, tmp.data());
+              kern.fn(kc, Apanel, Bp + static_cast<index_t>(jp) * P * NR + k0 * NR, tmp);
               for (int i = 0; i < MR; ++i) {
-                double* c = C.data() + static_cast<std::size_t>(ip * MR + i) * NC + jp * NR;
-                const T* t = tmp.data() + i * NR;
+                double* c = C + static_cast<std::size_t>(ip * MR + i) * NC + jp * NR;
+                const T* t = tmp + i * NR;
                 for (int j = 0; j < NR; ++j) c[j] += static_cast<double>(t[j]);
               }
             }
           }
         }
-        epi(split, r0, mrows, n0, ncols, a.data() + r0, b.data(), C.data());
+        epi(split, r0, mrows, n0, ncols, a.data() + r0, b, C);
       }
     }
   }
@@ -276,10 +289,10 @@ void topk(const T* models, const T* data, const T* weights, index_t R, index_t N
     // depend on the split.
 #pragma omp parallel
     {
-      std::vector<int> head(splits);
+      int head[kMaxSplits];
 #pragma omp for schedule(static)
       for (index_t n = 0; n < N; ++n) {
-        std::fill(head.begin(), head.end(), 0);
+        std::fill(head, head + splits, 0);
         for (int j = 0; j < k; ++j) {
           int best = -1;
           T bs = T(0);

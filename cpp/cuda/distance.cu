@@ -51,6 +51,7 @@ constexpr int BK = 32;   // pixels per K step
 constexpr int kThreads = 128;
 constexpr int kMaxSplits = 64;
 static_assert(BM == BN, "the tile loader fills both tiles in one loop");
+static_assert(BM * BK % kThreads == 0, "every thread stages the same number of elements");
 
 // Shared-memory element type per precision; rows padded (WMMA wants ldm a multiple of 16 bytes,
 // the padding also spreads the rows over the banks).
@@ -97,10 +98,18 @@ struct Args {
   float* out;            // pairwise: (R, N)
 };
 
-template <Prec PR>
-__device__ __forceinline__ void load_tiles(Tiles<PR>& t, const Args& g, index_t r0, index_t n0, index_t k0) {
-  constexpr int LDK = Tiles<PR>::LDK;
-  for (int e = threadIdx.x; e < BM * BK; e += kThreads) {
+// Tiles go through registers: the next K step's global loads are issued before the current
+// step's math, so their latency overlaps it (a register double buffer).
+constexpr int kPerThread = BM * BK / kThreads;
+struct Staged {
+  float a[kPerThread];
+  float b[kPerThread];
+};
+
+__device__ __forceinline__ void fetch_tiles(Staged& st, const Args& g, index_t r0, index_t n0, index_t k0) {
+#pragma unroll
+  for (int q = 0; q < kPerThread; ++q) {
+    const int e = threadIdx.x + q * kThreads;
     const int row = e / BK, col = e % BK;  // consecutive threads read consecutive pixels
     const index_t p = k0 + col;
     float va = 0.f, vb = 0.f;
@@ -109,8 +118,20 @@ __device__ __forceinline__ void load_tiles(Tiles<PR>& t, const Args& g, index_t 
       if (r < g.R) va = sd::model_factor(g.models[r * g.P + p], g.weights ? g.weights[p] : 1.f, g.metric);
       if (n < g.N) vb = g.data[n * g.P + p];
     }
-    to_storage(va, &t.a[row * LDK + col]);
-    to_storage(vb, &t.b[row * LDK + col]);
+    st.a[q] = va;
+    st.b[q] = vb;
+  }
+}
+
+template <Prec PR>
+__device__ __forceinline__ void store_tiles(Tiles<PR>& t, const Staged& st) {
+  constexpr int LDK = Tiles<PR>::LDK;
+#pragma unroll
+  for (int q = 0; q < kPerThread; ++q) {
+    const int e = threadIdx.x + q * kThreads;
+    const int row = e / BK, col = e % BK;
+    to_storage(st.a[q], &t.a[row * LDK + col]);
+    to_storage(st.b[q], &t.b[row * LDK + col]);
   }
 }
 
@@ -292,10 +313,13 @@ __global__ void __launch_bounds__(kThreads) gemm_kernel(const Args g) {
   for (index_t mt = split; mt < mtiles; mt += g.splits) {
     const index_t r0 = mt * BM;
     if constexpr (PR == Prec::kFp32) simt_zero(acc); else wmma_zero<PR>(acc);
+    Staged st;
+    fetch_tiles(st, g, r0, n0, 0);
     for (index_t k0 = 0; k0 < g.P; k0 += BK) {
       __syncthreads();  // the previous step's tiles are no longer read
-      load_tiles<PR>(t, g, r0, n0, k0);
+      store_tiles<PR>(t, st);
       __syncthreads();
+      if (k0 + BK < g.P) fetch_tiles(st, g, r0, n0, k0 + BK);
       if constexpr (PR == Prec::kFp32) simt_step(acc, t); else wmma_step<PR>(acc, t);
     }
     if constexpr (PR == Prec::kFp32) simt_store(acc, t); else wmma_store<PR>(acc, t);
