@@ -545,6 +545,8 @@ def distance_argmin(models, data, *, metric="euclidean", weights=None, k=1, prec
     if precision == "fp16":
         _check_fp16_range(X, Y, w, metric_id)
     dt = _work_dtype(precision)
+    log.debug("distance_argmin: backend=%s precision=%s metric=%s R=%d N=%d P=%d k=%d device=%s",
+              name, precision, metric, X.shape[0], Y.shape[0], X.shape[1], k, on_device)
     if name == "numpy":
         X, Y, w = (_arrays.to_host(a) if a is not None else None for a in (X, Y, w))
     else:

@@ -1,8 +1,8 @@
 """Numba CUDA kernels of the distance family (FP32 only: Numba has no tensor-core API).
 
-``_score_kernel`` is a shared-memory tiled product: a 16 x 16 thread block owns 16 data rows and
-walks over 16-model tiles; each thread accumulates one (model, data) dot in FP32, summing each
-16-wide P tile into a partial before adding it to the running total (two-level summation keeps
+``_score_kernel`` is a shared-memory tiled product: a TILE x TILE (16 x 16) thread block owns
+TILE data rows and walks over TILE-model tiles; each thread accumulates one (model, data) dot
+in FP32, summing each TILE-wide P tile into a partial before adding it to the running total (two-level summation keeps
 the rounding error near sqrt(P) rather than P ulps). The epilogue either writes the score matrix
 or, fused, lets one thread per data row insert the tile's 16 scores into that row's top-k list
 (one writer per list, models visited in ascending order: deterministic, no atomics).
@@ -18,8 +18,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import cuda, float32, float64
+from numba import cuda, float32, float64, int64
 
+from .. import cuda_simulator
 from . import device_empty, finish, to_device
 from ..numba_math import distance as _math
 from ..numba_math.distance import EMPTY_INDEX, SEG_NONE, coefficient
@@ -30,8 +31,11 @@ data_term = cuda.jit(device=True)(_math.data_term.py_func)
 seg_better = cuda.jit(device=True)(_math.seg_better.py_func)
 topk_insert = cuda.jit(device=True)(_math.topk_insert.py_func)
 
-TILE = 16
-SEG_THREADS = 128
+# The simulator runs every CUDA thread as a Python thread: small tiles keep it fast (and away
+# from CPython 3.11 crashes seen with 256 threads per block under GC pressure) while still
+# exercising multi-tile loops, partial tiles and every level of the tree reduction.
+TILE = 4 if cuda_simulator() else 16
+SEG_THREADS = 8 if cuda_simulator() else 128
 
 
 @cuda.jit
@@ -120,7 +124,7 @@ def _merge_kernel(idx_a, sc_a, idx_b, sc_b):
 @cuda.jit
 def _segmented_kernel(values, offsets, out_idx, out_val):
     sv = cuda.shared.array(SEG_THREADS, float64)
-    si = cuda.shared.array(SEG_THREADS, np.int64)
+    si = cuda.shared.array(SEG_THREADS, int64)
     s = cuda.blockIdx.x
     t = cuda.threadIdx.x
     begin = offsets[s]
