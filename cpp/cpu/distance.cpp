@@ -132,6 +132,37 @@ struct Problem {
   T weight(index_t p) const { return weights ? weights[p] : T(1); }
 };
 
+// a_r (MODEL) or b_n of one row, in double with 8 interleaved partial sums combined in a fixed
+// order: deterministic, and free of one long chain of dependent adds.
+template <bool MODEL, class T>
+double row_sum(const T* x, const T* weights, index_t P, int metric) {
+  if (!MODEL && metric == kPoisson) return 0.0;
+  double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  auto term = [&](index_t p) {
+    const T w = weights ? weights[p] : T(1);
+    return MODEL ? model_row_term<double>(x[p], w, metric) : data_row_term<double>(x[p], w, metric);
+  };
+  index_t p = 0;
+  for (; p + 8 <= P; p += 8)
+    for (int l = 0; l < 8; ++l) s[l] += term(p + l);
+  for (; p < P; ++p) s[p % 8] += term(p);
+  return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+// One panel of MR models, pixels [k0, k0 + kc): dst[p * MR + i] = w f(x), zero past R.
+template <class T>
+void pack_models(const Problem<T>& pb, T* dst, index_t r_first, int MR, index_t k0, index_t kc) {
+  for (int i = 0; i < MR; ++i) {
+    const index_t r = r_first + i;
+    if (r >= pb.R) {
+      for (index_t p = 0; p < kc; ++p) dst[p * MR + i] = T(0);
+      continue;
+    }
+    const T* x = pb.models + r * pb.P + k0;
+    for (index_t p = 0; p < kc; ++p) dst[p * MR + i] = model_factor(x[p], pb.weight(k0 + p), pb.metric);
+  }
+}
+
 void check_problem(index_t R, index_t N, index_t P, int metric) {
   if (R <= 0) throw std::invalid_argument("`models` must have at least one row");
   if (N <= 0) throw std::invalid_argument("`data` must have at least one row");
@@ -151,27 +182,21 @@ void fused_gemm(const Problem<T>& pb, int splits, Epilogue&& epi) {
   const index_t nmb = (R + MC - 1) / MC;
   const index_t ndb = (N + NC - 1) / NC;
 
-  // Models packed once: [panel][P][MR] of w_p f(x), zero past R; a_r in double.
-  Aligned<T> Ap(static_cast<std::size_t>(mpanels * MR * P));
+  // Models are packed [panel][pixels][MR] as w_p f(x), zero past R. With many data blocks they
+  // are packed once for all of them; with few (small N) each block packs its own KC-chunks into
+  // a small per-thread buffer instead, which avoids allocating (and page-faulting) an R x P copy
+  // that would be read only once or twice.
+  const bool prepack = ndb > 2;
+  Aligned<T> Ap(prepack ? static_cast<std::size_t>(mpanels * MR * P) : 0);
   std::vector<double> a(static_cast<std::size_t>(mpanels * MR), 0.0);
 #pragma omp parallel for schedule(static)
   for (index_t mp = 0; mp < mpanels; ++mp) {
-    T* dst = Ap.ptr + mp * MR * P;
     for (int i = 0; i < MR; ++i) {
       const index_t r = mp * MR + i;
-      if (r >= R) {
-        for (index_t p = 0; p < P; ++p) dst[p * MR + i] = T(0);
-        continue;
-      }
-      const T* x = pb.models + r * P;
-      double acc = 0.0;
-      for (index_t p = 0; p < P; ++p) {
-        const T w = pb.weight(p);
-        dst[p * MR + i] = model_factor(x[p], w, pb.metric);
-        acc += model_row_term<double>(x[p], w, pb.metric);
-      }
-      a[static_cast<std::size_t>(r)] = acc;
+      if (r >= R) break;
+      a[static_cast<std::size_t>(r)] = row_sum<true>(pb.models + r * P, pb.weights, P, pb.metric);
     }
+    if (prepack) pack_models(pb, Ap.ptr + mp * MR * P, mp * MR, MR, 0, P);
   }
 
   const index_t ntasks = ndb * splits;
@@ -181,6 +206,8 @@ void fused_gemm(const Problem<T>& pb, int splits, Epilogue&& epi) {
   const std::size_t c_size = static_cast<std::size_t>(MC) * NC;
   Aligned<T> Bp_all(bp_size * nthreads);
   Aligned<T> tmp_all(static_cast<std::size_t>(MR) * NR * nthreads);
+  const std::size_t ab_size = prepack ? 0 : static_cast<std::size_t>(MC) * KC;
+  Aligned<T> Ab_all(ab_size * nthreads);
   std::vector<double> b_all(static_cast<std::size_t>(NC) * nthreads);
   std::vector<double> C_all(c_size * nthreads);
 #pragma omp parallel num_threads(nthreads)
@@ -194,6 +221,7 @@ void fused_gemm(const Problem<T>& pb, int splits, Epilogue&& epi) {
     double* b = b_all.data() + static_cast<std::size_t>(NC) * tid;
     double* C = C_all.data() + c_size * tid;
     T* tmp = tmp_all.ptr + static_cast<std::size_t>(MR) * NR * tid;
+    T* const Ab = Ab_all.ptr + ab_size * tid;
 #pragma omp for schedule(dynamic, 1)
     for (index_t task = 0; task < ntasks; ++task) {
       const index_t db = task / splits;
@@ -211,12 +239,8 @@ void fused_gemm(const Problem<T>& pb, int splits, Epilogue&& epi) {
           continue;
         }
         const T* y = pb.data + (n0 + j) * P;
-        double acc = 0.0;
-        for (index_t p = 0; p < P; ++p) {
-          dst[p * NR] = y[p];
-          acc += data_row_term<double>(y[p], pb.weight(p), pb.metric);
-        }
-        b[j] = acc;
+        for (index_t p = 0; p < P; ++p) dst[p * NR] = y[p];
+        b[j] = row_sum<false>(y, pb.weights, P, pb.metric);
       }
       const index_t mb_begin = nmb * split / splits, mb_end = nmb * (split + 1) / splits;
       for (index_t mb = mb_begin; mb < mb_end; ++mb) {
@@ -226,8 +250,18 @@ void fused_gemm(const Problem<T>& pb, int splits, Epilogue&& epi) {
         std::fill(C, C + c_size, 0.0);
         for (index_t k0 = 0; k0 < P; k0 += KC) {
           const int kc = static_cast<int>(std::min<index_t>(KC, P - k0));
+          const T* Ablock;
+          index_t panel_stride;
+          if (prepack) {
+            Ablock = Ap.ptr + (r0 / MR) * MR * P + k0 * MR;
+            panel_stride = static_cast<index_t>(MR) * P;
+          } else {
+            for (int ip = 0; ip < mpan; ++ip) pack_models(pb, Ab + ip * MR * kc, r0 + ip * MR, MR, k0, kc);
+            Ablock = Ab;
+            panel_stride = static_cast<index_t>(MR) * kc;
+          }
           for (int ip = 0; ip < mpan; ++ip) {
-            const T* Apanel = Ap.ptr + ((r0 / MR) + ip) * MR * P + k0 * MR;
+            const T* Apanel = Ablock + ip * panel_stride;
             for (int jp = 0; jp < npan; ++jp) {
               kern.fn(kc, Apanel, Bp + static_cast<index_t>(jp) * P * NR + k0 * NR, tmp);
               for (int i = 0; i < MR; ++i) {
