@@ -59,6 +59,9 @@ def _planted(rng, R, N, P, metric, weighted, dtype=np.float64):
         Y[3] = 0.5 * (X[4] + X[5])
     else:
         Y = rng.poisson(X[true]).astype(np.float64)
+        # Row 0 is the expectation of model 1 itself, the unique optimum of the Poisson score,
+        # so the duplicates of model 1 are certainly the best three.
+        Y[0] = X[1]
     w = None
     if weighted:
         w = rng.uniform(0.0, 2.0, P)

@@ -316,10 +316,10 @@ def _exact_scores(X, Y, w, metric_id, rr, nn):
 def _topk_numpy(X, Y, w, metric_id, k):
     """The float64 reference: exact (score, index) top-k in bounded blocks.
 
-    A BLAS pass in the GEMM form finds each row's k-th best score; a second pass collects
-    every model within a generous screening tolerance (1e-10 of the bound's scale, far above
-    float64 GEMM rounding) of it, and those candidates are re-scored by
-    :func:`_exact_scores` and ranked by (score, index).
+    A BLAS pass in the GEMM form finds each row's k-th best score; a second pass re-scores,
+    with :func:`_exact_scores`, every model within a generous screening tolerance of it (1e-10
+    of the bound's scale, far above float64 GEMM rounding) and keeps a running (score, index)
+    top-k, so memory stays O(block) even when many models tie.
     """
     X = np.asarray(X, np.float64)
     Y = np.asarray(Y, np.float64)
@@ -348,23 +348,22 @@ def _topk_numpy(X, Y, w, metric_id, k):
             part = np.sort(s, axis=1)[:, : min(k, r1 - r0)]
             kth = part if kth is None else np.sort(np.concatenate([kth, part], axis=1), axis=1)[:, :k]
         thr = kth[:, -1]
-        rr, nn = [], []
+        idx = sc = None
         for r0, r1 in blocks:
             s = block(r0, r1)
             tol = 1e-10 * (np.abs(a[r0:r1])[None, :] + np.abs(b[n0:n1])[:, None]
                            + abs(c) * nx[r0:r1][None, :] * ny[n0:n1][:, None])
             ni, ri = np.nonzero(s <= thr[:, None] + 2 * tol)
-            rr.append(ri + r0)
-            nn.append(ni + n0)
-        rr = np.concatenate(rr)
-        nn = np.concatenate(nn)
-        ex = _exact_scores(X, Y, w, metric_id, rr, nn)
-        o = np.lexsort((rr, ex, nn))
-        rr, nn, ex = rr[o], nn[o], ex[o]
-        start = np.searchsorted(nn, np.arange(n0, n1))
-        take = start[:, None] + np.arange(k)[None, :]
-        out_idx[n0:n1] = rr[take]
-        out_sc[n0:n1] = ex[take]
+            ex = np.full(s.shape, np.inf)
+            ex[ni, ri] = _exact_scores(X, Y, w, metric_id, ri + r0, ni + n0)
+            # Columns ascend in model index, so a stable sort is (score, index) order;
+            # non-candidates (+inf, sentinel index) sort after every real candidate.
+            o = np.argsort(ex, axis=1, kind="stable")[:, : min(k, r1 - r0)]
+            bs = np.take_along_axis(ex, o, 1)
+            bi = np.where(np.isinf(bs), np.iinfo(np.int64).max, o + r0)
+            idx, sc = (bi, bs) if idx is None else merge_topk(idx, sc, bi, bs, k)
+        out_idx[n0:n1] = idx
+        out_sc[n0:n1] = sc
     return out_idx, out_sc
 
 
