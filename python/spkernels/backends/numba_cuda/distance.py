@@ -36,6 +36,9 @@ topk_insert = cuda.jit(device=True)(_math.topk_insert.py_func)
 # exercising multi-tile loops, partial tiles and every level of the tree reduction.
 TILE = 4 if cuda_simulator() else 16
 SEG_THREADS = 8 if cuda_simulator() else 128
+# Shared-array shapes must be compile-time constants: a global tuple, not an expression in the
+# kernel. The +1 column pads rows so the column reads of sY are bank-conflict free.
+_TILE_SHAPE = (TILE, TILE + 1)
 
 
 @cuda.jit
@@ -49,9 +52,9 @@ def _row_terms_kernel(X, Y, w, has_w, metric, a, b):
 
 @cuda.jit
 def _score_kernel(X, Y, w, has_w, metric, a, b, c, k, fused, r_tiles_per_block, out_idx, out_sc, out_mat):
-    sX = cuda.shared.array((TILE, TILE + 1), float32)
-    sY = cuda.shared.array((TILE, TILE + 1), float32)
-    sS = cuda.shared.array((TILE, TILE + 1), float32)
+    sX = cuda.shared.array(_TILE_SHAPE, float32)
+    sY = cuda.shared.array(_TILE_SHAPE, float32)
+    sS = cuda.shared.array(_TILE_SHAPE, float32)
     tx = cuda.threadIdx.x
     ty = cuda.threadIdx.y
     R = X.shape[0]
