@@ -184,6 +184,18 @@ def test_duplicate_models_tie_to_lowest_index(backend, rng):
         assert np.all(sc[:, 1:] == sc[:, :1]), "exact duplicates must score bitwise equal"
 
 
+def test_all_zero_weights_tie_everything(backend, rng):
+    # Every score is exactly 0: each row's top-k must be models 0..k-1 in order.
+    R, N, P = _sizes(backend)
+    X, Y, _ = _planted(rng, R, N, P, "poisson", False)
+    w = np.zeros(P)
+    for metric in METRICS:
+        for precision in PRECISIONS[backend]:
+            res = distance_argmin(X, Y, metric=metric, weights=w, k=3, precision=precision, backend=backend)
+            np.testing.assert_array_equal(_host(res.index), np.tile([0, 1, 2], (N, 1)))
+            assert np.all(_host(res.score) == 0)
+
+
 def test_pairwise_matches_cdist(backend, rng):
     R, N, P = _sizes(backend)
     R, N = min(R, 60), min(N, 50)
