@@ -219,6 +219,7 @@ def test_batched_equals_one_call(backend, rng, monkeypatch, metric):
         one = distance_argmin(X, Y, metric=metric, weights=w, k=3, precision=precision, backend=backend)
         with monkeypatch.context() as m:
             m.setattr(dist, "_BATCH_ELEMENTS", 7 * P)  # batches of 7 rows: uneven tails
+            m.setattr(dist, "_GPU_BATCH_ELEMENTS", 7 * P)
             m.setattr(dist, "_REF_BLOCK", 5 * 7)
             many = distance_argmin(X, Y, metric=metric, weights=w, k=3, precision=precision, backend=backend)
         np.testing.assert_array_equal(_host(many.index), _host(one.index))

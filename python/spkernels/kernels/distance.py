@@ -58,7 +58,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import _arrays
-from ..backends import BACKENDS, core, resolve
+from ..backends import BACKENDS, GPU_BACKENDS, core, resolve
 
 log = logging.getLogger("spkernels.kernels.distance")
 
@@ -101,6 +101,9 @@ _FP16_MAX = 6.0e4
 # Upper bound on the elements of one model or data batch handed to a backend (and on a numpy
 # reference score block). Batching keeps memory bounded; tests shrink it to force batching.
 _BATCH_ELEMENTS = 1 << 25
+# GPU backends given host arrays copy each batch to the device; larger batches (1 GiB of fp32
+# each) keep the number of repeated model/data copies small.
+_GPU_BATCH_ELEMENTS = 1 << 28
 _REF_BLOCK = 1 << 22
 
 
@@ -469,7 +472,8 @@ def _batched_topk(name, precision, X, Y, w, metric_id, k, on_device):
         return _topk_backend(name, precision, X, Y, w, metric_id, k)
     R, P = X.shape
     N = Y.shape[0]
-    rows = max(1, _BATCH_ELEMENTS // P)
+    budget = _GPU_BATCH_ELEMENTS if name in GPU_BACKENDS else _BATCH_ELEMENTS
+    rows = max(1, budget // P)
     if R <= rows and N <= rows:
         return _topk_backend(name, precision, X, Y, w, metric_id, k)
     out_idx = np.empty((N, k), np.int64)
