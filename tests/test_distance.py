@@ -36,7 +36,7 @@ AGREEMENT: dict = {}
 
 def _sizes(backend):
     if backend == "numba-cuda" and SIM:
-        return 14, 7, 9  # R, N, P: partial 4x4 tiles everywhere; the simulator is slow
+        return 19, 11, 9  # R, N, P: partial 8x8 tiles and 4-pixel slices; the simulator is slow
     return 300, 240, 96
 
 

@@ -1,11 +1,13 @@
 """Numba CUDA kernels of the distance family (FP32 only: Numba has no tensor-core API).
 
-``_score_kernel`` is a shared-memory tiled product: a TILE x TILE (16 x 16) thread block owns
-TILE data rows and walks over TILE-model tiles; each thread accumulates one (model, data) dot
-in FP32, summing each TILE-wide P tile into a partial before adding it to the running total (two-level summation keeps
-the rounding error near sqrt(P) rather than P ulps). The epilogue either writes the score matrix
-or, fused, lets one thread per data row insert the tile's 16 scores into that row's top-k list
-(one writer per list, models visited in ascending order: deterministic, no atomics).
+``_score_kernel`` is a shared-memory tiled product: a 16 x 16 thread block owns 64 data rows
+and walks over 64-model tiles in 16-pixel slices; each thread keeps a 4 x 4 register tile of
+FP32 dots, summing each slice into a partial before adding it to the running total (two-level
+summation keeps the rounding error near sqrt(P) rather than P ulps). Every (model, data) pair
+goes through the same sequence of operations wherever it sits in a tile, so duplicates tie
+bitwise and batching never changes a result. The epilogue either writes the score matrix or,
+fused, lets one thread per data row insert the tile's 64 scores into that row's top-k list (one
+writer per list, models visited in ascending order: deterministic, no atomics).
 
 ``_segmented_kernel`` is one block per segment: a strided scan per thread, then a shared-memory
 tree reduction (the simulator has no warp shuffles, and the shared path is fast enough).
@@ -31,14 +33,21 @@ data_term = cuda.jit(device=True)(_math.data_term.py_func)
 seg_better = cuda.jit(device=True)(_math.seg_better.py_func)
 topk_insert = cuda.jit(device=True)(_math.topk_insert.py_func)
 
-# The simulator runs every CUDA thread as a Python thread: small tiles keep it fast (and away
-# from CPython 3.11 crashes seen with 256 threads per block under GC pressure) while still
-# exercising multi-tile loops, partial tiles and every level of the tree reduction.
-TILE = 4 if cuda_simulator() else 16
+# Block geometry. BT x BT threads; each thread owns an RM x RM register tile of scores, so a
+# block covers TM = BT * RM models x TM data rows and walks P in TP-wide slices. The simulator
+# runs every CUDA thread as a Python thread: there the geometry shrinks (and stays away from
+# CPython 3.11 crashes seen with 256 threads per block) while still exercising multi-tile loops,
+# partial tiles, the register tiles and every level of the tree reduction.
+BT = 4 if cuda_simulator() else 16
+RM = 2 if cuda_simulator() else 4
+TM = BT * RM
+TP = 4 if cuda_simulator() else 16
 SEG_THREADS = 8 if cuda_simulator() else 128
-# Shared-array shapes must be compile-time constants: a global tuple, not an expression in the
-# kernel. The +1 column pads rows so the column reads of sY are bank-conflict free.
-_TILE_SHAPE = (TILE, TILE + 1)
+# Shared and local array shapes must be compile-time constants (global tuples, not expressions
+# in the kernel). The +1 columns pad rows so the strided reads are bank-conflict free.
+_SLICE_SHAPE = (TM, TP + 1)
+_SCORE_SHAPE = (TM, TM + 1)
+_REG_SHAPE = (RM, RM)
 
 
 @cuda.jit
@@ -52,57 +61,76 @@ def _row_terms_kernel(X, Y, w, has_w, metric, a, b):
 
 @cuda.jit
 def _score_kernel(X, Y, w, has_w, metric, a, b, c, k, fused, r_tiles_per_block, out_idx, out_sc, out_mat):
-    sX = cuda.shared.array(_TILE_SHAPE, float32)
-    sY = cuda.shared.array(_TILE_SHAPE, float32)
-    sS = cuda.shared.array(_TILE_SHAPE, float32)
+    sX = cuda.shared.array(_SLICE_SHAPE, float32)
+    sY = cuda.shared.array(_SLICE_SHAPE, float32)
+    sS = cuda.shared.array(_SCORE_SHAPE, float32)
+    acc = cuda.local.array(_REG_SHAPE, float32)
+    part = cuda.local.array(_REG_SHAPE, float32)
     tx = cuda.threadIdx.x
     ty = cuda.threadIdx.y
+    tid = ty * BT + tx
     R = X.shape[0]
     P = X.shape[1]
     N = Y.shape[0]
-    n0 = cuda.blockIdx.x * TILE
+    n0 = cuda.blockIdx.x * TM
     t_begin = cuda.blockIdx.y * r_tiles_per_block
-    t_end = min(t_begin + r_tiles_per_block, (R + TILE - 1) // TILE)
+    t_end = min(t_begin + r_tiles_per_block, (R + TM - 1) // TM)
     for t in range(t_begin, t_end):
-        r0 = t * TILE
-        acc = float32(0.0)
-        for p0 in range(0, P, TILE):
-            # Tile loads: thread (tx, ty) fetches element (row ty, column tx) of both tiles;
-            # the model side is transformed (log) and weighted on the way into shared memory.
-            p = p0 + tx
-            xv = float32(0.0)
-            if r0 + ty < R and p < P:
-                xv = X[r0 + ty, p]
-                if metric == 1:
-                    xv = math.log(xv)
-                if has_w:
-                    xv = xv * w[p]
-            sX[ty, tx] = xv
-            yv = float32(0.0)
-            if n0 + ty < N and p < P:
-                yv = Y[n0 + ty, p]
-            sY[ty, tx] = yv
+        r0 = t * TM
+        for i in range(RM):
+            for j in range(RM):
+                acc[i, j] = float32(0.0)
+        for p0 in range(0, P, TP):
+            # Cooperative slice loads (consecutive threads read consecutive pixels); the model
+            # side is transformed (log) and weighted on its way into shared memory.
+            for e in range(tid, TM * TP, BT * BT):
+                row = e // TP
+                p = p0 + e % TP
+                xv = float32(0.0)
+                if r0 + row < R and p < P:
+                    xv = X[r0 + row, p]
+                    if metric == 1:
+                        xv = math.log(xv)
+                    if has_w:
+                        xv = xv * w[p]
+                sX[row, e % TP] = xv
+                yv = float32(0.0)
+                if n0 + row < N and p < P:
+                    yv = Y[n0 + row, p]
+                sY[row, e % TP] = yv
             cuda.syncthreads()
-            part = float32(0.0)
-            for q in range(TILE):
-                part += sX[ty, q] * sY[tx, q]
-            acc += part
+            for i in range(RM):
+                for j in range(RM):
+                    part[i, j] = float32(0.0)
+            for q in range(TP):
+                for i in range(RM):
+                    xq = sX[ty + i * BT, q]
+                    for j in range(RM):
+                        part[i, j] += xq * sY[tx + j * BT, q]
+            # Two-level summation: each slice's partial joins the total once.
+            for i in range(RM):
+                for j in range(RM):
+                    acc[i, j] += part[i, j]
             cuda.syncthreads()
-        r = r0 + ty
-        n = n0 + tx
-        s = float32(0.0)
-        if r < R and n < N:
-            s = (a[r] + b[n]) + c * acc
+        for i in range(RM):
+            for j in range(RM):
+                r = r0 + ty + i * BT
+                n = n0 + tx + j * BT
+                s = float32(0.0)
+                if r < R and n < N:
+                    s = (a[r] + b[n]) + c * acc[i, j]
+                if fused:
+                    sS[ty + i * BT, tx + j * BT] = s
+                elif r < R and n < N:
+                    out_mat[r, n] = s
         if fused:
-            sS[ty, tx] = s
+            # One thread per data row inserts the tile's TM scores in ascending model order.
             cuda.syncthreads()
-            if ty == 0 and n < N:
-                for i in range(TILE):
+            if tid < TM and n0 + tid < N:
+                for i in range(TM):
                     if r0 + i < R:
-                        topk_insert(out_idx, out_sc, n, k, sS[i, tx], r0 + i)
+                        topk_insert(out_idx, out_sc, n0 + tid, k, sS[i, tid], r0 + i)
             cuda.syncthreads()
-        elif r < R and n < N:
-            out_mat[r, n] = s
 
 
 @cuda.jit
@@ -175,9 +203,9 @@ def _launch(X, Y, w, metric, k, fused, out_idx, out_sc, out_mat):
     on_device, dX, dY, dw, has_w, a, b = _inputs(X, Y, w, metric)
     R, N = X.shape[0], Y.shape[0]
     c = np.float32(coefficient(metric))
-    r_tiles = (R + TILE - 1) // TILE
-    grid = ((N + TILE - 1) // TILE, 1 if fused else r_tiles)
-    _score_kernel[grid, (TILE, TILE)](dX, dY, dw, has_w, metric, a, b, c, k, fused,
+    r_tiles = (R + TM - 1) // TM
+    grid = ((N + TM - 1) // TM, 1 if fused else r_tiles)
+    _score_kernel[grid, (BT, BT)](dX, dY, dw, has_w, metric, a, b, c, k, fused,
                                       r_tiles if fused else 1, out_idx, out_sc, out_mat)
     return on_device
 
