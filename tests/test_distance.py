@@ -251,6 +251,29 @@ def test_accumulator_equals_one_call_and_offer(backend, rng):
         np.testing.assert_array_equal(idx[1::2], _host(one.index)[1::2])
 
 
+@pytest.mark.parametrize("gpu_backend", ["numba-cuda"])  # also selected by the simulator run
+def test_device_merge_kernel_matches_host_merge(gpu_backend, rng):
+    # The device-side accumulator merge (used for GPU-resident lists) against the host merge.
+    if not backends.is_available(gpu_backend):
+        pytest.skip(f"{gpu_backend} unavailable")
+    from numba import cuda
+
+    from spkernels.backends.numba_cuda import distance as nbc
+
+    N, k, j = 9, 4, 3
+    sa = np.sort(rng.integers(0, 6, (N, k)).astype(np.float32), axis=1)
+    ia = np.tile(np.arange(k), (N, 1)).astype(np.int64)
+    ia[0, 2:] = -1  # empty slots
+    sa[0, 2:] = np.inf
+    sb = rng.integers(0, 6, (N, j)).astype(np.float32)  # many exact ties
+    ib = rng.permutation(np.arange(N * j)).reshape(N, j).astype(np.int64)
+    da, dsa = cuda.to_device(ia), cuda.to_device(sa)
+    nbc._merge_kernel[1, 32](da, dsa, cuda.to_device(ib), cuda.to_device(sb), 100)
+    want_i, want_s = dist.merge_topk(np.where(ia < 0, np.iinfo(np.int64).max, ia), sa, ib + 100, sb, k)
+    np.testing.assert_array_equal(da.copy_to_host(), want_i)
+    np.testing.assert_array_equal(dsa.copy_to_host(), want_s)
+
+
 def test_accumulator_offer_first_and_validation(rng):
     acc = ArgminAccumulator(5, 2, backend="numpy")
     with pytest.raises(ValueError, match="no candidates"):

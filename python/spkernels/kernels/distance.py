@@ -740,8 +740,9 @@ class ArgminAccumulator:
             raise ValueError(f"`data` must have n_data={self.n_data} rows, got shape {tuple(Y.shape)}")
         return Y
 
-    def _merge(self, idx, sc):
-        """Merge candidate lists (N, j) into the running (N, k) lists, on the side they live."""
+    def _merge(self, idx, sc, offset=0):
+        """Merge candidate lists (N, j), indices shifted by `offset`, into the running (N, k)
+        lists, on the side they live (device merges need no CuPy)."""
         device = _arrays.is_device_array(idx)
         if self._index is None:
             # Start from k empty slots (index -1, score +inf: every finite candidate beats them).
@@ -761,10 +762,10 @@ class ArgminAccumulator:
                     raise TypeError("`scores` must match the accumulator's score dtype for device arrays "
                                     "without CuPy")
                 sc = sc.astype(self._score.dtype)
-            nbc.merge_topk_device(self._index, self._score, _arrays.contiguous(idx), _arrays.contiguous(sc))
+            nbc.merge_topk_device(self._index, self._score, _arrays.contiguous(idx), _arrays.contiguous(sc), offset)
             return
         sc = np.asarray(sc, self._score.dtype)
-        self._index, self._score = merge_topk(self._index, self._score, np.asarray(idx), sc, self.k)
+        self._index, self._score = merge_topk(self._index, self._score, np.asarray(idx) + offset, sc, self.k)
 
     def update(self, model_batch, first_index, data=None):
         """Score `model_batch` (B, P) against the data and merge; its rows are models
@@ -795,7 +796,7 @@ class ArgminAccumulator:
             Xw, Yw, ww = _as_work(X, dt), _as_work(Y, dt), _as_work(self._weights, dt)
         idx, sc = _batched_topk(name, precision, Xw, Yw, ww, self._metric_id, kk, on_device)
         _check_scores_finite(sc, precision)
-        self._merge(idx + first, sc)
+        self._merge(idx, sc, first)
         return self
 
     def offer(self, indices, scores):
@@ -815,8 +816,9 @@ class ArgminAccumulator:
         _reduce_check("indices", idx, lambda xp, a: (a < 0).any(), "must be non-negative")
         if idx.ndim == 1:
             idx, sc = idx[:, None], sc[:, None]
-        xp = _xp(idx) or np
-        self._merge(idx.astype(xp.int64), sc)
+        if _xp(idx) is not None:
+            idx = idx.astype(np.int64)
+        self._merge(idx, sc)
         return self
 
     def result(self) -> ArgminResult:

@@ -143,13 +143,14 @@ def _init_topk_kernel(out_idx, out_sc):
 
 
 @cuda.jit
-def _merge_kernel(idx_a, sc_a, idx_b, sc_b):
-    # Insert every candidate of list b into list a, row by row (one thread per row).
+def _merge_kernel(idx_a, sc_a, idx_b, sc_b, offset):
+    # Insert every candidate of list b (indices shifted by `offset`) into list a, one thread
+    # per row.
     n = cuda.grid(1)
     if n < idx_a.shape[0]:
         for j in range(idx_b.shape[1]):
             if idx_b[n, j] != EMPTY_INDEX:
-                topk_insert(idx_a, sc_a, n, idx_a.shape[1], sc_b[n, j], idx_b[n, j])
+                topk_insert(idx_a, sc_a, n, idx_a.shape[1], sc_b[n, j], idx_b[n, j] + offset)
 
 
 @cuda.jit
@@ -232,11 +233,11 @@ def score_matrix(X, Y, w, metric: int):
     return finish(out, on_device)
 
 
-def merge_topk_device(idx_a, sc_a, idx_b, sc_b):
-    """Merge device list b into device list a in place (rows of a keep length k_a)."""
+def merge_topk_device(idx_a, sc_a, idx_b, sc_b, offset=0):
+    """Merge device list b, its indices shifted by `offset`, into device list a in place."""
     da, sa, db, sb = (cuda.as_cuda_array(x) for x in (idx_a, sc_a, idx_b, sc_b))
     n = da.shape[0]
-    _merge_kernel[(n + 127) // 128, 128](da, sa, db, sb)
+    _merge_kernel[(n + 127) // 128, 128](da, sa, db, sb, int(offset))
 
 
 def segmented_argmin(values, offsets):
