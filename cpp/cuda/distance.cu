@@ -284,7 +284,7 @@ using Acc = std::conditional_t<PR == Prec::kFp32, SimtAcc, WmmaAcc<PR>>;
 // One kernel for both outputs: TOPK keeps per-column lists, otherwise the scores are written.
 template <Prec PR, bool TOPK>
 __global__ void __launch_bounds__(kThreads) gemm_kernel(const Args g) {
-  __shared__ alignas(128) unsigned char raw[sizeof(Tiles<PR>)];
+  alignas(128) __shared__ unsigned char raw[sizeof(Tiles<PR>)];
   Tiles<PR>& t = *reinterpret_cast<Tiles<PR>*>(raw);
   constexpr int LDC = Tiles<PR>::LDC;
 
