@@ -381,6 +381,7 @@ def _bad_calls(rng):
         (dict(weights=np.ones(4)), ValueError, "weights"),
         (dict(weights=np.ones((5, 1))), ValueError, "weights"),
         (dict(weights="ones"), TypeError, "weights"),
+        (dict(weights=np.ones(5, np.complex64)), TypeError, "weights"),
         (dict(metric="poisson", models=X - 0.5), ValueError, "models"),
         (dict(metric="cosine"), ValueError, "metric"),
         (dict(metric=0), TypeError, "metric"),
@@ -407,6 +408,20 @@ def test_bad_input_raises_naming_the_argument(rng):
             continue  # the precision check needs the backend to resolve first
         with pytest.raises(exc, match=f"`{name}`" if name != "P" else "same number of pixels"):
             distance_argmin(call.pop("models"), call.pop("data"), **call)
+
+
+def test_boolean_mask_equals_float_weights(rng):
+    X, Y, _ = _planted(rng, 20, 15, 11, "euclidean", False)
+    mask = rng.random(11) > 0.4
+    for b in ("numpy", "cpu", "numba-cpu"):
+        if not backends.is_available(b):
+            continue
+        a = distance_argmin(X, Y, weights=mask, k=2, backend=b)
+        f = distance_argmin(X, Y, weights=mask.astype(np.float64), k=2, backend=b)
+        np.testing.assert_array_equal(a.index, f.index)
+        np.testing.assert_array_equal(a.score, f.score)
+        np.testing.assert_array_equal(distance_argmin(X, Y, weights=mask.astype(np.int32), k=2, backend=b).index,
+                                      f.index)
 
 
 def test_fp16_range_is_checked():

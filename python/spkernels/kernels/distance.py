@@ -180,7 +180,13 @@ def _check_inputs(models, data, weights, metric_id: int):
 def _check_weights(weights, P: int):
     if weights is None:
         return None
-    w = _arrays.ensure_array("weights", weights, dtypes=_arrays.FLOAT_DTYPES, ndim=1)
+    w = _arrays.ensure_array("weights", weights, ndim=1)
+    kind = np.dtype(w.dtype).kind
+    if kind in "biu" and _xp(w) is not None:
+        w = w.astype(np.float64)  # a boolean or integer mask is 0/1 weights
+    elif np.dtype(w.dtype) not in _arrays.FLOAT_DTYPES:
+        raise TypeError(f"`weights` must have dtype float32 or float64 (or be a boolean/integer mask), "
+                        f"got {np.dtype(w.dtype).name}")
     if w.shape[0] != P:
         raise ValueError(f"`weights` must have shape ({P},) to match the pixels of `models`, got {tuple(w.shape)}")
     _arrays.ensure_finite("weights", w)
@@ -519,7 +525,8 @@ def distance_argmin(models, data, *, metric="euclidean", weights=None, k=1, prec
     metric : {"euclidean", "poisson"}
         Score to minimise; see the module docstring for the general form.
     weights : array (P,), optional
-        Non-negative pixel weights (a mask is 0/1 weights). None means all ones.
+        Non-negative pixel weights, float32/float64, or a boolean/integer mask (0/1 weights).
+        None means all ones.
     k : int
         Number of best models per data image, 1 <= k <= R.
     precision : str
@@ -729,7 +736,7 @@ class ArgminAccumulator:
             self._data = self._check_data(data)
         if weights is not None:
             P = None if self._data is None else self._data.shape[1]
-            wv = _arrays.ensure_array("weights", weights, dtypes=_arrays.FLOAT_DTYPES, ndim=1)
+            wv = _arrays.ensure_array("weights", weights, ndim=1)
             self._weights = _check_weights(wv, wv.shape[0] if P is None else P)
         self._index = None
         self._score = None
