@@ -1,6 +1,7 @@
 """Numba CPU twins of the distance family: fused score + top-k, the score matrix, and the
-segmented argmin. ``prange`` runs over blocks of data rows, so every top-k list has exactly one
-writer and results do not depend on the thread count.
+segmented argmin. Models are walked in cache-sized super-blocks; inside each, ``prange`` runs
+over blocks of 8 data rows, so every top-k list has exactly one writer and results do not
+depend on the thread count.
 
 Precision: the product sum runs in the input dtype (float32 or float64) with a fixed
 reassociation (the vectorised loop's), the row terms in float64 rounded to the input dtype, and
@@ -25,18 +26,45 @@ from ..numba_math.distance import (
     transform,
 )
 
-# Data rows per parallel task and models per cache block: (NB + RB) rows of P values stay in L2
-# while the NB * RB dots reuse them.
+# Data rows per micro-kernel (and per parallel task) and models per cache super-block: each
+# model row is loaded once for NB dots, and a super-block of RS model rows (RS * P values,
+# ~4 MiB at P = 4096 fp32) stays in cache while every data block streams past it.
 NB = 8
-RB = 16
+RS = 256
 
 
 @njit(fastmath={"reassoc", "contract", "nsz", "arcp"}, cache=True)
-def _dot(FX, r, Y, n, zero):
-    acc = zero
+def _dot_1x8(FX, r, Y, n0, n1, n2, n3, n4, n5, n6, n7, zero):
+    # Eight dots sharing the model row. Every slot runs the same operation sequence, so a
+    # pair's value does not depend on which slot (or batch offset) it lands in.
+    a0 = zero
+    a1 = zero
+    a2 = zero
+    a3 = zero
+    a4 = zero
+    a5 = zero
+    a6 = zero
+    a7 = zero
     for p in range(FX.shape[1]):
-        acc += FX[r, p] * Y[n, p]
-    return acc
+        x = FX[r, p]
+        a0 += x * Y[n0, p]
+        a1 += x * Y[n1, p]
+        a2 += x * Y[n2, p]
+        a3 += x * Y[n3, p]
+        a4 += x * Y[n4, p]
+        a5 += x * Y[n5, p]
+        a6 += x * Y[n6, p]
+        a7 += x * Y[n7, p]
+    return a0, a1, a2, a3, a4, a5, a6, a7
+
+
+@njit(cache=True)
+def _block_dots(FX, r, Y, n0, zero):
+    # Rows past the end repeat the last row (results discarded) so that every pair goes
+    # through the same 8-wide kernel.
+    m = Y.shape[0] - 1
+    return _dot_1x8(FX, r, Y, n0, min(n0 + 1, m), min(n0 + 2, m), min(n0 + 3, m), min(n0 + 4, m),
+                    min(n0 + 5, m), min(n0 + 6, m), min(n0 + 7, m), zero)
 
 
 @njit(parallel=True, cache=True)
@@ -62,15 +90,15 @@ def _topk_kernel(FX, Y, a, b, c, k, zero, out_idx, out_sc):
     R = FX.shape[0]
     N = Y.shape[0]
     nblocks = (N + NB - 1) // NB
-    for bi in prange(nblocks):
-        n0 = bi * NB
-        n1 = min(N, n0 + NB)
-        for r0 in range(0, R, RB):
-            r1 = min(R, r0 + RB)
-            for n in range(n0, n1):
-                for r in range(r0, r1):
-                    s = (a[r] + b[n]) + c * _dot(FX, r, Y, n, zero)
-                    topk_insert(out_idx, out_sc, n, k, s, r)
+    for r0 in range(0, R, RS):
+        r1 = min(R, r0 + RS)
+        for bi in prange(nblocks):
+            n0 = bi * NB
+            for r in range(r0, r1):
+                v = _block_dots(FX, r, Y, n0, zero)
+                for j in range(NB):
+                    if n0 + j < N:
+                        topk_insert(out_idx, out_sc, n0 + j, k, (a[r] + b[n0 + j]) + c * v[j], r)
 
 
 @njit(parallel=True, cache=True)
@@ -78,14 +106,15 @@ def _matrix_kernel(FX, Y, a, b, c, zero, out):
     R = FX.shape[0]
     N = Y.shape[0]
     nblocks = (N + NB - 1) // NB
-    for bi in prange(nblocks):
-        n0 = bi * NB
-        n1 = min(N, n0 + NB)
-        for r0 in range(0, R, RB):
-            r1 = min(R, r0 + RB)
-            for n in range(n0, n1):
-                for r in range(r0, r1):
-                    out[r, n] = (a[r] + b[n]) + c * _dot(FX, r, Y, n, zero)
+    for r0 in range(0, R, RS):
+        r1 = min(R, r0 + RS)
+        for bi in prange(nblocks):
+            n0 = bi * NB
+            for r in range(r0, r1):
+                v = _block_dots(FX, r, Y, n0, zero)
+                for j in range(NB):
+                    if n0 + j < N:
+                        out[r, n0 + j] = (a[r] + b[n0 + j]) + c * v[j]
 
 
 @njit(parallel=True, cache=True)
