@@ -2,14 +2,41 @@
 
 Every function takes ``backend="auto"`` (see :mod:`spkernels.backends`). NumPy in gives NumPy
 out; GPU arrays (``__cuda_array_interface__``) in give GPU arrays out with no host copy.
+
+Families: orientation matching (:mod:`.distance`), NUFFT slicing and insertion (:mod:`.nufft`),
+conjugate gradient and the Toeplitz normal operator (:mod:`.cg`, :mod:`.toeplitz`), Fourier
+shell correlation (:mod:`.fsc`).
 """
 
-# --- nufft (issue 3) ---
-from .nufft import Plan, nufft3d1, nufft3d2  # noqa: E402,F401
-# --- end nufft ---
+from .cg import CGResult, cg
+from .distance import (
+    ERROR_BOUND,
+    ArgminAccumulator,
+    ArgminResult,
+    distance_argmin,
+    error_bound,
+    pairwise_sqdist,
+    segmented_argmin,
+)
+from .fsc import FSCResult, Resolution, fsc
+from .nufft import Plan, nufft3d1, nufft3d2
+from .toeplitz import ToeplitzNormalOperator
 
-# --- solvers and metrics (issue 4): fsc, cg, ToeplitzNormalOperator ---
-from .fsc import FSCResult, Resolution, fsc  # noqa: E402,F401
-from .cg import CGResult, cg  # noqa: E402,F401
-from .toeplitz import ToeplitzNormalOperator  # noqa: E402,F401
-# --- end solvers and metrics ---
+__all__ = [
+    "CGResult",
+    "ERROR_BOUND",
+    "ArgminAccumulator",
+    "ArgminResult",
+    "FSCResult",
+    "Plan",
+    "Resolution",
+    "ToeplitzNormalOperator",
+    "cg",
+    "distance_argmin",
+    "error_bound",
+    "fsc",
+    "nufft3d1",
+    "nufft3d2",
+    "pairwise_sqdist",
+    "segmented_argmin",
+]
