@@ -164,3 +164,41 @@ def test_alignment_finds_rotation_hand_and_shift(rng):
     al = align_to_reference(moved, ref, n_rotations=300, n_rounds=6)
     assert al.inverted
     assert al.cc > 0.97, al.cc
+
+
+def test_cli_simulate_then_run_writes_every_output(tmp_path, capsys):
+    from spkernels.cli import main
+
+    h5 = tmp_path / "d.h5"
+    assert main(["mtip", "simulate", str(h5), "-n", "40", "--pixels", "32", "--binning", "2",
+                 "--photons", "3e13", "--quiet"]) == 0
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f"""
+[run]
+input = "{h5.name}"
+output = "out"
+[mtip]
+seed = 1
+cg_maxiter = 5
+particle_diameter = 190.0
+[mtip.phasing]
+n_loops = 1
+er_before = 4
+hio = 4
+er_after = 4
+final_er = 4
+[[mtip.stages]]
+resolution = 40.0
+generations = 2
+n_references = 30
+""")
+    assert main(["mtip", "run", str(cfg), "--quiet"]) == 0
+    out = tmp_path / "out"
+    for name in ("density.mrc", "sections.png", "fsc.png", "report.md", "report.json", "checkpoint.h5"):
+        assert (out / name).stat().st_size > 0, name
+    text = capsys.readouterr().out
+    assert "FSC-0.5 resolution" in text and "median orientation error" in text
+    report = (out / "report.md").read_text()
+    assert report.count("\n| ") >= 3  # header + two generations
+    # A resumed run that is already complete just reports again.
+    assert main(["mtip", "run", str(cfg), "--quiet", "--resume"]) == 0

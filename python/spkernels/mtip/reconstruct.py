@@ -276,6 +276,8 @@ def radius_of_gyration(data: SPIData) -> float:
     for _ in range(10):
         sel = usable & (2 * np.pi * r * rg < 1.3)
         if sel.sum() < 4:
+            log.warning("only %d pixels inside the Guinier range: the particle size estimate is rough; "
+                        "set `particle_diameter` if you know it", int(sel.sum()))
             sel = usable & (r <= np.sort(r[usable])[3])
         a = np.stack([np.ones(sel.sum()), -(4 * np.pi**2 / 3) * r[sel] ** 2], axis=1)
         coef, *_ = np.linalg.lstsq(a, np.log(mean_img[sel]), rcond=None)
@@ -297,9 +299,12 @@ def estimate_diameter(data: SPIData) -> float:
     return 3.3 * radius_of_gyration(data)
 
 
+MIN_GRID = 9  # phasing needs room for a support inside a box twice its size
+
+
 def grid_size(resolution: float, box: float) -> int:
-    """Odd grid size M whose Nyquist limit M / (2L) reaches 1/resolution for box L."""
-    m = int(math.ceil(2.0 * box / resolution)) + 1
+    """Odd grid size M (at least MIN_GRID) whose Nyquist limit M / (2L) reaches 1/resolution for box L."""
+    m = max(int(math.ceil(2.0 * box / resolution)) + 1, MIN_GRID)
     return m if m % 2 == 1 else m + 1
 
 
