@@ -1,0 +1,199 @@
+"""The kernel families' benchmark cases and CUDA sanitizer cases.
+
+- Every ``m.def("<name>_cuda", ...)`` in ``cpp/bindings/*.cpp`` has a sanitizer case, so a new
+  launcher without one fails here (no GPU needed) instead of only in ``ci/gpu.sh --strict``.
+- Each sanitizer case is run against a fake ``_core`` whose launchers check every call against
+  the argument list parsed from the bindings source (count, kinds, pointers that are live
+  device buffers of the case): the cases cannot run on this machine, but their calls can be
+  checked. On a GPU machine the same cases run for real.
+- The CPU rows of each family case prepare (which checks them against the NumPy reference)
+  and run at the small size.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from spkernels import _arrays, backends
+from spkernels.bench import registry
+
+ROOT = Path(__file__).resolve().parents[1]
+FAMILY_CASES = ("distance_argmin", "cg", "fsc_accumulate")
+
+
+def _sanitize_module():
+    spec = importlib.util.spec_from_file_location("sanitize_kernels", ROOT / "ci" / "sanitize_kernels.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+_DEF = re.compile(r'm\.def\(\s*"(\w+_cuda)"')
+_LAMBDA = re.compile(r"\[\]\s*\(([^)]*)\)")
+_ARG = re.compile(r'py::arg\("(\w+)"\)(\s*=)?')
+
+
+def _kind(ctype: str) -> str:
+    t = ctype.replace("const", "").replace("&", "").strip()
+    if t.endswith("uintptr_t"):
+        return "ptr"
+    if t in ("index_t", "std::int64_t", "int64_t", "int", "spk::index_t"):
+        return "int"
+    if t == "bool":
+        return "bool"
+    if t == "double":
+        return "float"
+    if t == "std::string":
+        return "str"
+    raise AssertionError(f"unknown binding argument type {ctype!r}")
+
+
+def binding_signatures() -> dict:
+    """``{name: [(arg name, kind, has default), ...]}`` of every ``*_cuda`` binding."""
+    sigs = {}
+    for path in sorted((ROOT / "cpp" / "bindings").glob("*.cpp")):
+        text = path.read_text()
+        starts = [m.start() for m in re.finditer(r"m\.def\(", text)] + [len(text)]
+        for a, b in zip(starts, starts[1:]):
+            chunk = text[a:b].split("#endif")[0]
+            m = _DEF.match(chunk)
+            if not m:
+                continue
+            lam = _LAMBDA.search(chunk)
+            assert lam, f"{m.group(1)}: no lambda found in {path.name}"
+            params = [p.strip() for p in lam.group(1).split(",") if p.strip()]
+            args = _ARG.findall(chunk)
+            assert len(args) == len(params), f"{m.group(1)}: {len(params)} parameters but {len(args)} py::arg"
+            sigs[m.group(1)] = [(name, _kind(p.rsplit(None, 1)[0]), bool(default))
+                                for (name, default), p in zip(args, params)]
+    return sigs
+
+
+def test_bindings_are_parsed():
+    sigs = binding_signatures()
+    # the families merged so far; a parse that finds fewer is broken, not the bindings
+    for name in ("distance_topk_cuda", "pairwise_score_cuda", "segmented_argmin_cuda", "cg_dot_cuda",
+                 "cg_update_xr_cuda", "cg_update_p_cuda", "cg_residual_cuda", "fsc_accumulate_cuda"):
+        assert name in sigs
+    assert sigs["fsc_accumulate_cuda"][2] == ("dtype", "str", False)
+    assert sigs["distance_topk_cuda"][-1] == ("stream", "ptr", True)
+
+
+def test_every_cuda_binding_has_a_sanitizer_case():
+    san = _sanitize_module()
+    cases = san.registered_cases()
+    missing = sorted(set(binding_signatures()) - set(cases))
+    assert not missing, (f"CUDA launchers without a sanitizer case: {missing}; add SANITIZE_CASES to the "
+                         "family's spkernels/bench/cases module (see ARCHITECTURE.md, Benchmarks)")
+
+
+class _FakeBuffer:
+    live: dict = {}
+
+    def __init__(self, nbytes):
+        self._mem = np.empty(max(1, int(nbytes)), np.uint8)
+        self.ptr = self._mem.ctypes.data
+        _FakeBuffer.live[self.ptr] = self._mem
+
+    def copy_from_host(self, a):
+        self._mem[: a.size] = a
+
+    def copy_to_host(self, a):
+        a[...] = self._mem[: a.size]
+
+
+class _FakeCore:
+    """Launchers that only check their arguments against the bindings (nothing is computed)."""
+
+    CG_WORK_SIZE = 2048
+    DeviceBuffer = _FakeBuffer
+
+    def __init__(self, sigs):
+        self.sigs = sigs
+        self.calls: dict = {}
+
+    def cuda_synchronize(self):
+        pass
+
+    def __getattr__(self, name):
+        if name not in self.sigs:
+            raise AttributeError(name)
+        sig = self.sigs[name]
+
+        def launcher(*args, **kwargs):
+            assert not kwargs, f"{name}: call by position, as the bindings are documented"
+            required = sum(1 for _, _, d in sig if not d)
+            assert required <= len(args) <= len(sig), f"{name}: {len(args)} arguments, expected {required}..{len(sig)}"
+            for value, (arg, kind, _) in zip(args, sig):
+                if kind == "ptr":
+                    assert isinstance(value, (int, np.integer)) and not isinstance(value, bool), f"{name}: `{arg}`"
+                    if arg == "stream" or "weights" in arg:
+                        assert value == 0 or value in _FakeBuffer.live, f"{name}: `{arg}` is not a device buffer"
+                    else:
+                        assert value in _FakeBuffer.live, f"{name}: `{arg}`={value:#x} is not a device buffer"
+                elif kind == "int":
+                    assert isinstance(value, (int, np.integer)) and not isinstance(value, bool), f"{name}: `{arg}`"
+                    assert value >= 0, f"{name}: `{arg}` is negative"
+                elif kind == "bool":
+                    assert isinstance(value, (bool, np.bool_)), f"{name}: `{arg}` must be a bool"
+                elif kind == "float":
+                    assert isinstance(value, (float, int, np.floating, np.integer)), f"{name}: `{arg}`"
+                else:
+                    assert isinstance(value, str), f"{name}: `{arg}` must be a string"
+            self.calls[name] = self.calls.get(name, 0) + 1
+
+        return launcher
+
+
+@pytest.mark.parametrize("name", sorted(binding_signatures()))
+def test_sanitizer_case_calls_match_the_bindings(name, monkeypatch):
+    sigs = binding_signatures()
+    fake = _FakeCore(sigs)
+    monkeypatch.setattr(_arrays, "core", lambda: fake)
+    _FakeBuffer.live = {}
+    case = _sanitize_module().registered_cases()[name]
+    try:
+        case(fake, np.random.default_rng(1))
+    except RuntimeError:
+        pass  # the fake computes nothing, so the case's own result check rejects the poisoned outputs
+    assert fake.calls.get(name, 0) >= 1, f"the case for {name} never called it (calls: {fake.calls})"
+
+
+def test_family_cases_are_registered():
+    cases = registry.cases()
+    for name in FAMILY_CASES:
+        assert name in cases
+        assert cases[name].sizes == ("small", "full")
+    assert cases["distance_argmin"].ceiling == "gemm"
+    assert cases["cg"].ceiling == "copy" and cases["fsc_accumulate"].ceiling == "copy"
+
+
+@pytest.mark.parametrize("name", FAMILY_CASES)
+@pytest.mark.parametrize("row", [("cpu", "float32"), ("cpu", "float64"), ("numba-cpu", "float32")])
+def test_cpu_rows_prepare_check_and_run(name, row):
+    backend, precision = row
+    if not backends.is_available(backend):
+        pytest.skip(f"{backend} unavailable")
+    prep = registry.get(name).prepare(backend, "small", precision)  # raises if it disagrees with numpy
+    prep.run()
+    assert prep.bytes > 0 and prep.items > 0
+    assert (prep.flops > 0) == (registry.get(name).ceiling == "gemm")
+
+
+def test_gpu_rows_and_sanitizer_cases_on_a_gpu(cuda_only):
+    if backends.cuda_simulator():
+        pytest.skip("timing cases do not run in the simulator")
+    core = backends.core()
+    cases = _sanitize_module().registered_cases()
+    for name in sorted(binding_signatures()):
+        cases[name](core, np.random.default_rng(2))
+        core.cuda_synchronize()
+    for name in FAMILY_CASES:
+        for backend in ("cuda", "numba-cuda"):
+            if backends.is_available(backend):
+                registry.get(name).prepare(backend, "small", "float32").run()
