@@ -37,7 +37,7 @@ except ImportError:
     cuda = None
 
 ITERS = 10
-_SIZES = {"small": 1 << 19, "full": 1 << 27}
+_SIZES = {"small": 1 << 21, "full": 1 << 27}
 _TOL = {"float32": 1e-3, "float64": 1e-9}
 
 
