@@ -381,6 +381,7 @@ class _NumbaCPU(_HostFFT):
         from ..backends.numba_cpu import nufft as impl
 
         self.impl = impl
+        self.point_chunk = impl.POINT_CHUNK
 
     def setpts(self, x, y, z, n, bs):
         return self.impl.setpts(x, y, z, n, bs)
@@ -655,7 +656,7 @@ class Plan:
         if _POINT_CHUNK_OVERRIDE:
             return int(_POINT_CHUNK_OVERRIDE)
         if not gpu:
-            return _HOST_POINT_CHUNK
+            return getattr(self._engine, "point_chunk", _HOST_POINT_CHUNK)
         per_point = 3 * self.real_dtype.itemsize + 4 * 8 + 2 * self.n_trans * self.dtype.itemsize
         return max(1 << 16, int(0.25 * _device_available_bytes()) // per_point)
 
@@ -775,8 +776,11 @@ class Plan:
         xp = eng.xp
         data = eng.asarray(data)
         nv = int(data.shape[0])
-        corr = self._correction(xp)
-        idx = self._index(xp)
+        if getattr(self, "_corr_xp", None) is not xp:  # once per plan (and array module)
+            self._corr = self._correction(xp)
+            self._idx = self._index(xp)
+            self._corr_xp = xp
+        corr, idx = self._corr, self._idx
         if self.type == 1:
             res = xp.empty((nv, *self.n_modes), self.dtype)
         else:

@@ -11,6 +11,8 @@ Python layer dispatches to either without knowing which it has:
   ``method="scatter"`` is point-driven: each thread scatters a contiguous slice of the sorted
   points into its own full private grid, and the private grids are summed at the end (the
   baseline; it needs one grid per thread, so the thread count is capped by memory).
+  The kernel weights of every point are computed once before the gather (a cache of
+  ``M * 3 * (8 + w * itemsize)`` bytes: :data:`POINT_CHUNK` bounds M per call).
 - :func:`interp` is a point-driven gather over the sorted points.
 
 Points arrive already folded into [-pi, pi); the per-element math is in
@@ -27,13 +29,15 @@ from ..numba_math.nufft import (
     MAX_NEIGHBOURS,
     MAX_WIDTH,
     axis_weights,
-    first_index,
     grid_coord,
     neighbour_bins,
-    offset_in_tile,
     point_bin,
     wrap,
 )
+
+
+#: points per spreading call (the Python layer batches above it): bounds the gather's weight cache
+POINT_CHUNK = 1 << 23
 
 
 def _nbins(n, bs):
@@ -76,11 +80,31 @@ def setpts(x, y, z, n_fine, bin_size):
     return perm, offsets
 
 
+@njit(parallel=True, cache=True)
+def _weight_cache(x, y, z, perm, n1, n2, n3, w, beta, l0s, wts):
+    # every point's first support index and 3 x w weights, once, in sorted order: the gather
+    # visits a point from every tile it reaches (~2.7 on average) and would redo the exps
+    for p in prange(perm.shape[0]):
+        idx = perm[p]
+        # stored wrapped into [0, n): the tile offset is then one compare away (no modulo)
+        l0s[p, 0] = wrap(axis_weights(grid_coord(x[idx], n1), w, beta, wts[p, 0]), n1)
+        l0s[p, 1] = wrap(axis_weights(grid_coord(y[idx], n2), w, beta, wts[p, 1]), n2)
+        l0s[p, 2] = wrap(axis_weights(grid_coord(z[idx], n3), w, beta, wts[p, 2]), n3)
+
+
 @njit(cache=True)
-def _tile_axis(t, w, beta, start, length, n, wts, cells, vals):
-    """Weights of one axis restricted to a tile: fills (cell, weight) pairs, returns their count."""
-    l0 = axis_weights(t, w, beta, wts)
-    off = offset_in_tile(l0, start, n)
+def _offset(l0w, start, n):
+    """``offset_in_tile`` for a first index already wrapped into [0, n)."""
+    d = l0w - start
+    if d < 0:
+        d += n
+    return d
+
+
+@njit(cache=True)
+def _tile_axis(l0, wrow, w, start, length, n, cells, vals):
+    """The part of one axis' support inside a tile: fills (cell, weight) pairs, returns the count."""
+    off = _offset(l0, start, n)
     count = 0
     for i in range(w):
         a = off + i
@@ -88,20 +112,20 @@ def _tile_axis(t, w, beta, start, length, n, wts, cells, vals):
             a -= n
         if a < length:
             cells[count] = a
-            vals[count] = wts[i]
+            vals[count] = wrow[i]
             count += 1
     return count
 
 
 @njit(cache=True)
-def _reaches(t, w, start, length, n):
-    """Cheap test (no exp) whether a point's support along one axis meets the tile."""
-    off = offset_in_tile(first_index(t, w), start, n)
+def _reaches(l0, w, start, length, n):
+    """Whether a support along one axis meets the tile."""
+    off = _offset(l0, start, n)
     return off < length or off + w - 1 >= n
 
 
 @njit(parallel=True, cache=True)
-def _gather(x, y, z, c, perm, offsets, n1, n2, n3, bs1, bs2, bs3, w, beta, fine):
+def _gather(l0s, wts, perm, c, offsets, n1, n2, n3, bs1, bs2, bs3, w, fine):
     nv = c.shape[0]
     nb1 = (n1 + bs1 - 1) // bs1
     nb2 = (n2 + bs2 - 1) // bs2
@@ -123,28 +147,24 @@ def _gather(x, y, z, c, perm, offsets, n1, n2, n3, bs1, bs2, bs3, w, beta, fine)
         k1 = neighbour_bins(b1, bs1, n1, w, nbr1)
         k2 = neighbour_bins(b2, bs2, n2, w, nbr2)
         k3 = neighbour_bins(b3, bs3, n3, w, nbr3)
-        wts = np.empty(MAX_WIDTH, np.float64)
         c1 = np.empty(MAX_WIDTH, np.int64)
         c2 = np.empty(MAX_WIDTH, np.int64)
         c3 = np.empty(MAX_WIDTH, np.int64)
-        v1 = np.empty(MAX_WIDTH, np.float64)
-        v2 = np.empty(MAX_WIDTH, np.float64)
-        v3 = np.empty(MAX_WIDTH, np.float64)
+        v1 = np.empty(MAX_WIDTH, wts.dtype)
+        v2 = np.empty(MAX_WIDTH, wts.dtype)
+        v3 = np.empty(MAX_WIDTH, wts.dtype)
         for i in range(k1):
             for j in range(k2):
                 for k in range(k3):
                     b = (nbr1[i] * nb2 + nbr2[j]) * nb3 + nbr3[k]
                     for p in range(offsets[b], offsets[b + 1]):
-                        idx = perm[p]
-                        t1 = grid_coord(x[idx], n1)
-                        t2 = grid_coord(y[idx], n2)
-                        t3 = grid_coord(z[idx], n3)
-                        if not (_reaches(t1, w, s1, len1, n1) and _reaches(t2, w, s2, len2, n2)
-                                and _reaches(t3, w, s3, len3, n3)):
+                        if not (_reaches(l0s[p, 0], w, s1, len1, n1) and _reaches(l0s[p, 1], w, s2, len2, n2)
+                                and _reaches(l0s[p, 2], w, s3, len3, n3)):
                             continue
-                        m1 = _tile_axis(t1, w, beta, s1, len1, n1, wts, c1, v1)
-                        m2 = _tile_axis(t2, w, beta, s2, len2, n2, wts, c2, v2)
-                        m3 = _tile_axis(t3, w, beta, s3, len3, n3, wts, c3, v3)
+                        m1 = _tile_axis(l0s[p, 0], wts[p, 0], w, s1, len1, n1, c1, v1)
+                        m2 = _tile_axis(l0s[p, 1], wts[p, 1], w, s2, len2, n2, c2, v2)
+                        m3 = _tile_axis(l0s[p, 2], wts[p, 2], w, s3, len3, n3, c3, v3)
+                        idx = perm[p]
                         for v in range(nv):
                             cv = c[v, idx]
                             for a in range(m1):
@@ -202,7 +222,12 @@ def spread(x, y, z, c, perm, bin_offsets, n_fine, bin_size, w, beta, method="gat
     if method == "gather":
         fine = np.empty((nv, n1, n2, n3), c.dtype)  # every cell is written by exactly one tile
         bs1, bs2, bs3 = (int(v) for v in bin_size)
-        _gather(x, y, z, c, perm, bin_offsets, n1, n2, n3, bs1, bs2, bs3, int(w), float(beta), fine)
+        m = perm.shape[0]
+        l0s = np.empty((m, 3), np.int64)
+        # weights in the data's precision: half the cache for complex64
+        wts = np.empty((m, 3, int(w)), np.float32 if c.dtype == np.complex64 else np.float64)
+        _weight_cache(x, y, z, perm, n1, n2, n3, int(w), float(beta), l0s, wts)
+        _gather(l0s, wts, perm, c, bin_offsets, n1, n2, n3, bs1, bs2, bs3, int(w), fine)
         return fine
     if method != "scatter":
         raise ValueError(f"`method` must be 'gather' or 'scatter', got {method!r}")
