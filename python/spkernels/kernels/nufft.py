@@ -295,7 +295,10 @@ def _device_available_bytes() -> int:
 
 
 def _workers() -> int:
-    return os.cpu_count() or 1
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 # ----------------------------------------------------------------------------- engines
