@@ -1,3 +1,4 @@
+#ifndef SPK_NUFFT_HOT_PASS
 // CPU (OpenMP) spreading, interpolation and binning of the 3-D NUFFT (issue 3).
 //
 // - setpts: stable parallel counting sort of the points by bin (ties keep the original order), so
@@ -28,7 +29,6 @@
 #include <omp.h>
 #endif
 
-#pragma GCC target("avx2,fma")
 #include "spk/nufft.h"
 
 namespace spk::cpu::nufft {
@@ -214,6 +214,130 @@ void setpts_impl(const T* x, const T* y, const T* z, index_t M, dims3 n, dims3 b
   }
 }
 
+
+// The hot loops below are compiled twice from this same file: once for the baseline ISA and,
+// on x86-64 with GCC/Clang, once for AVX2+FMA, picked at run time, so wheels stay portable and
+// machines that have AVX2 use it.
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#define SPK_NUFFT_X86_DISPATCH 1
+#else
+#define SPK_NUFFT_X86_DISPATCH 0
+#endif
+#define SPK_NUFFT_HOT_PASS 1
+namespace generic {
+#include "nufft.cpp"  // NOLINT(build/include): the hot section of this file, baseline ISA
+}  // namespace generic
+#if SPK_NUFFT_X86_DISPATCH
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+namespace avx2 {
+#include "nufft.cpp"  // NOLINT(build/include): the hot section again, AVX2 + FMA
+}  // namespace avx2
+#pragma GCC pop_options
+bool use_avx2() {
+  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return yes;
+}
+#endif
+#undef SPK_NUFFT_HOT_PASS
+
+// ---- width dispatch -----------------------------------------------------------------------
+
+template <template <int> class F, typename... Args>
+void dispatch_width(int w, Args&&... args) {
+  switch (w) {
+#define SPK_W(k) \
+  case k:        \
+    return F<k>::run(args...);
+    SPK_W(2) SPK_W(3) SPK_W(4) SPK_W(5) SPK_W(6) SPK_W(7) SPK_W(8) SPK_W(9) SPK_W(10) SPK_W(11)
+    SPK_W(12) SPK_W(13) SPK_W(14) SPK_W(15) SPK_W(16)
+#undef SPK_W
+    default:
+      throw std::invalid_argument("`w` must be in [2, 16], got " + std::to_string(w));
+  }
+}
+
+template <typename T>
+struct Interp {
+  template <int W>
+  struct K {
+    template <typename... A>
+    static void run(A&&... a) {
+#if SPK_NUFFT_X86_DISPATCH
+      if (use_avx2()) return avx2::interp_impl<T, W>(a...);
+#endif
+      generic::interp_impl<T, W>(a...);
+    }
+  };
+};
+template <typename T>
+struct Gather {
+  template <int W>
+  struct K {
+    template <typename... A>
+    static void run(A&&... a) {
+#if SPK_NUFFT_X86_DISPATCH
+      if (use_avx2()) return avx2::spread_gather_impl<T, W>(a...);
+#endif
+      generic::spread_gather_impl<T, W>(a...);
+    }
+  };
+};
+template <typename T>
+struct Scatter {
+  template <int W>
+  struct K {
+    template <typename... A>
+    static void run(A&&... a) {
+#if SPK_NUFFT_X86_DISPATCH
+      if (use_avx2()) return avx2::spread_scatter_impl<T, W>(a...);
+#endif
+      generic::spread_scatter_impl<T, W>(a...);
+    }
+  };
+};
+
+}  // namespace
+
+template <typename T>
+void setpts(const T* x, const T* y, const T* z, std::int64_t M, dims3 n, dims3 bs,
+            std::int64_t* perm, std::int64_t* bin_offsets) {
+  setpts_impl(x, y, z, M, n, bs, perm, bin_offsets);
+}
+
+template <typename T>
+void spread(const T* x, const T* y, const T* z, const T* c, std::int64_t V, std::int64_t M,
+            const std::int64_t* perm, const std::int64_t* bin_offsets, dims3 n, dims3 bs, int w,
+            double beta, bool gather, T* fine) {
+  const Horner<T> h = make_horner<T>(w, beta);
+  if (gather)
+    dispatch_width<Gather<T>::template K>(w, x, y, z, c, V, M, perm, bin_offsets, n, bs, h, fine);
+  else
+    dispatch_width<Scatter<T>::template K>(w, x, y, z, c, V, M, perm, n, h, fine);
+}
+
+template <typename T>
+void interp(const T* x, const T* y, const T* z, const T* fine, std::int64_t V, std::int64_t M,
+            const std::int64_t* perm, dims3 n, int w, double beta, T* c) {
+  const Horner<T> h = make_horner<T>(w, beta);
+  dispatch_width<Interp<T>::template K>(w, x, y, z, fine, V, M, perm, n, h, c);
+}
+
+#define SPK_INSTANTIATE(T)                                                                        \
+  template void setpts<T>(const T*, const T*, const T*, std::int64_t, dims3, dims3, std::int64_t*, \
+                          std::int64_t*);                                                          \
+  template void spread<T>(const T*, const T*, const T*, const T*, std::int64_t, std::int64_t,      \
+                          const std::int64_t*, const std::int64_t*, dims3, dims3, int, double,     \
+                          bool, T*);                                                               \
+  template void interp<T>(const T*, const T*, const T*, const T*, std::int64_t, std::int64_t,      \
+                          const std::int64_t*, dims3, int, double, T*);
+SPK_INSTANTIATE(float)
+SPK_INSTANTIATE(double)
+#undef SPK_INSTANTIATE
+
+}  // namespace spk::cpu::nufft
+
+#else  // SPK_NUFFT_HOT_PASS: the hot section, included twice above
 // ---- interpolation (type 2) -------------------------------------------------------------
 
 template <typename T, int W>
@@ -538,83 +662,4 @@ void spread_scatter_impl(const T* x, const T* y, const T* z, const T* c, index_t
   }
 }
 
-// ---- width dispatch -----------------------------------------------------------------------
-
-template <template <int> class F, typename... Args>
-void dispatch_width(int w, Args&&... args) {
-  switch (w) {
-#define SPK_W(k) \
-  case k:        \
-    return F<k>::run(args...);
-    SPK_W(2) SPK_W(3) SPK_W(4) SPK_W(5) SPK_W(6) SPK_W(7) SPK_W(8) SPK_W(9) SPK_W(10) SPK_W(11)
-    SPK_W(12) SPK_W(13) SPK_W(14) SPK_W(15) SPK_W(16)
-#undef SPK_W
-    default:
-      throw std::invalid_argument("`w` must be in [2, 16], got " + std::to_string(w));
-  }
-}
-
-template <typename T>
-struct Interp {
-  template <int W>
-  struct K {
-    template <typename... A>
-    static void run(A&&... a) { interp_impl<T, W>(a...); }
-  };
-};
-template <typename T>
-struct Gather {
-  template <int W>
-  struct K {
-    template <typename... A>
-    static void run(A&&... a) { spread_gather_impl<T, W>(a...); }
-  };
-};
-template <typename T>
-struct Scatter {
-  template <int W>
-  struct K {
-    template <typename... A>
-    static void run(A&&... a) { spread_scatter_impl<T, W>(a...); }
-  };
-};
-
-}  // namespace
-
-template <typename T>
-void setpts(const T* x, const T* y, const T* z, std::int64_t M, dims3 n, dims3 bs,
-            std::int64_t* perm, std::int64_t* bin_offsets) {
-  setpts_impl(x, y, z, M, n, bs, perm, bin_offsets);
-}
-
-template <typename T>
-void spread(const T* x, const T* y, const T* z, const T* c, std::int64_t V, std::int64_t M,
-            const std::int64_t* perm, const std::int64_t* bin_offsets, dims3 n, dims3 bs, int w,
-            double beta, bool gather, T* fine) {
-  const Horner<T> h = make_horner<T>(w, beta);
-  if (gather)
-    dispatch_width<Gather<T>::template K>(w, x, y, z, c, V, M, perm, bin_offsets, n, bs, h, fine);
-  else
-    dispatch_width<Scatter<T>::template K>(w, x, y, z, c, V, M, perm, n, h, fine);
-}
-
-template <typename T>
-void interp(const T* x, const T* y, const T* z, const T* fine, std::int64_t V, std::int64_t M,
-            const std::int64_t* perm, dims3 n, int w, double beta, T* c) {
-  const Horner<T> h = make_horner<T>(w, beta);
-  dispatch_width<Interp<T>::template K>(w, x, y, z, fine, V, M, perm, n, h, c);
-}
-
-#define SPK_INSTANTIATE(T)                                                                        \
-  template void setpts<T>(const T*, const T*, const T*, std::int64_t, dims3, dims3, std::int64_t*, \
-                          std::int64_t*);                                                          \
-  template void spread<T>(const T*, const T*, const T*, const T*, std::int64_t, std::int64_t,      \
-                          const std::int64_t*, const std::int64_t*, dims3, dims3, int, double,     \
-                          bool, T*);                                                               \
-  template void interp<T>(const T*, const T*, const T*, const T*, std::int64_t, std::int64_t,      \
-                          const std::int64_t*, dims3, int, double, T*);
-SPK_INSTANTIATE(float)
-SPK_INSTANTIATE(double)
-#undef SPK_INSTANTIATE
-
-}  // namespace spk::cpu::nufft
+#endif  // SPK_NUFFT_HOT_PASS
