@@ -384,7 +384,8 @@ class _NumbaCPU(_HostFFT):
         from ..backends.numba_cpu import nufft as impl
 
         self.impl = impl
-        self.point_chunk = impl.POINT_CHUNK
+        self.point_chunk = impl.point_chunk
+        self.bin_target = impl.BIN_TARGET
 
     def setpts(self, x, y, z, n, bs):
         return self.impl.setpts(x, y, z, n, bs)
@@ -659,7 +660,8 @@ class Plan:
         if _POINT_CHUNK_OVERRIDE:
             return int(_POINT_CHUNK_OVERRIDE)
         if not gpu:
-            return getattr(self._engine, "point_chunk", _HOST_POINT_CHUNK)
+            limit = getattr(self._engine, "point_chunk", None)
+            return min(_HOST_POINT_CHUNK, limit(self.w)) if limit else _HOST_POINT_CHUNK
         per_point = 3 * self.real_dtype.itemsize + 4 * 8 + 2 * self.n_trans * self.dtype.itemsize
         return max(1 << 16, int(0.25 * _device_available_bytes()) // per_point)
 
@@ -704,6 +706,7 @@ class Plan:
         gpu = self.backend in _backends.GPU_BACKENDS and eng.xp is not np
         self._gpu = gpu
         bs_target, bs_max = (8, 16) if self.backend in _backends.GPU_BACKENDS else (16, 32)
+        bs_target = getattr(eng, "bin_target", bs_target)
         self.bin_size = tuple(_bin_size(n, self.w, bs_target, bs_max) for n in self.n_fine)
         self._vb = self._vector_batch(self.n_trans, gpu)  # fails early if one grid does not fit
         step = self._point_chunk(gpu)

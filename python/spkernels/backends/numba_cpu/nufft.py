@@ -5,14 +5,14 @@ Python layer dispatches to either without knowing which it has:
 
 - :func:`setpts` bins points by fine-grid cell and stable-sorts them by bin (counting sort:
   ties keep their original order), which makes every later pass deterministic.
-- :func:`spread` ``method="gather"`` is output-driven: one task per bin-sized tile of the fine
-  grid sums, in a fixed order, the points of the neighbouring bins that reach it, then writes
+- :func:`spread` ``method="gather"`` is output-driven: one task per tile of 2 x 2 x 2 bins of
+  the fine grid sums, in a fixed order, the points of the neighbouring bins that reach it, then writes
   the tile it alone owns. No atomics, bitwise reproducible.
   ``method="scatter"`` is point-driven: each thread scatters a contiguous slice of the sorted
   points into its own full private grid, and the private grids are summed at the end (the
   baseline; it needs one grid per thread, so the thread count is capped by memory).
   The kernel weights of every point are computed once before the gather (a cache of
-  ``M * 3 * (8 + w * itemsize)`` bytes: :data:`POINT_CHUNK` bounds M per call).
+  ``M * 3 * (8 + w * itemsize)`` bytes: :func:`point_chunk` bounds M per call).
 - :func:`interp` is a point-driven gather over the sorted points.
 
 Points arrive already folded into [-pi, pi); the per-element math is in
@@ -30,14 +30,22 @@ from ..numba_math.nufft import (
     MAX_WIDTH,
     axis_weights,
     grid_coord,
-    neighbour_bins,
+    range_bins,
     point_bin,
     wrap,
 )
 
 
-#: points per spreading call (the Python layer batches above it): bounds the gather's weight cache
-POINT_CHUNK = 1 << 23
+#: gather tiles are TILE_BINS^3 bins (the Python layer asks for bins of about BIN_TARGET cells)
+TILE_BINS = 2
+BIN_TARGET = 8
+#: bytes the gather's per-point weight cache may take; the Python layer batches points above it
+WEIGHT_CACHE_BYTES = 1 << 30
+
+
+def point_chunk(w):
+    """Points per spreading call so the gather's weight cache stays under WEIGHT_CACHE_BYTES."""
+    return max(1 << 20, WEIGHT_CACHE_BYTES // (3 * 8 * (int(w) + 1)))
 
 
 def _nbins(n, bs):
@@ -83,13 +91,25 @@ def setpts(x, y, z, n_fine, bin_size):
 @njit(parallel=True, cache=True)
 def _weight_cache(x, y, z, perm, n1, n2, n3, w, beta, l0s, wts):
     # every point's first support index and 3 x w weights, once, in sorted order: the gather
-    # visits a point from every tile it reaches (~2.7 on average) and would redo the exps
-    for p in prange(perm.shape[0]):
-        idx = perm[p]
-        # stored wrapped into [0, n): the tile offset is then one compare away (no modulo)
-        l0s[p, 0] = wrap(axis_weights(grid_coord(x[idx], n1), w, beta, wts[p, 0]), n1)
-        l0s[p, 1] = wrap(axis_weights(grid_coord(y[idx], n2), w, beta, wts[p, 1]), n2)
-        l0s[p, 2] = wrap(axis_weights(grid_coord(z[idx], n3), w, beta, wts[p, 2]), n3)
+    # visits a point from every tile it reaches and would otherwise redo the exps. Chunks with a
+    # private scratch row: a view like wts[p, 0] per point would cost reference-count atomics
+    # that the threads fight over.
+    m = perm.shape[0]
+    nchunk = min(m, 256)
+    for ch in prange(nchunk):
+        row = np.empty(MAX_WIDTH, np.float64)
+        for p in range(ch * m // nchunk, (ch + 1) * m // nchunk):
+            idx = perm[p]
+            # stored wrapped into [0, n): the tile offset is then one compare away (no modulo)
+            l0s[p, 0] = wrap(axis_weights(grid_coord(x[idx], n1), w, beta, row), n1)
+            for i in range(w):
+                wts[p, 0, i] = row[i]
+            l0s[p, 1] = wrap(axis_weights(grid_coord(y[idx], n2), w, beta, row), n2)
+            for i in range(w):
+                wts[p, 1, i] = row[i]
+            l0s[p, 2] = wrap(axis_weights(grid_coord(z[idx], n3), w, beta, row), n3)
+            for i in range(w):
+                wts[p, 2, i] = row[i]
 
 
 @njit(cache=True)
@@ -102,7 +122,7 @@ def _offset(l0w, start, n):
 
 
 @njit(cache=True)
-def _tile_axis(l0, wrow, w, start, length, n, cells, vals):
+def _tile_axis(l0, wts, p, axis, w, start, length, n, cells, vals):
     """The part of one axis' support inside a tile: fills (cell, weight) pairs, returns the count."""
     off = _offset(l0, start, n)
     count = 0
@@ -112,7 +132,7 @@ def _tile_axis(l0, wrow, w, start, length, n, cells, vals):
             a -= n
         if a < length:
             cells[count] = a
-            vals[count] = wrow[i]
+            vals[count] = wts[p, axis, i]
             count += 1
     return count
 
@@ -125,28 +145,35 @@ def _reaches(l0, w, start, length, n):
 
 
 @njit(parallel=True, cache=True)
-def _gather(l0s, wts, perm, c, offsets, n1, n2, n3, bs1, bs2, bs3, w, fine):
+def _gather(l0s, wts, perm, c, offsets, n1, n2, n3, bs1, bs2, bs3, w, k, fine):
+    # one task per tile of k x k x k bins: every point is tested by (k + 2)^3 / k^3 tiles
+    # (27 for k = 1, 8 for k = 2) but used by only ((tile + w) / tile)^3 of them
     nv = c.shape[0]
-    nb1 = (n1 + bs1 - 1) // bs1
     nb2 = (n2 + bs2 - 1) // bs2
     nb3 = (n3 + bs3 - 1) // bs3
-    for tile in prange(nb1 * nb2 * nb3):
-        b3 = tile % nb3
-        b2 = (tile // nb3) % nb2
-        b1 = tile // (nb3 * nb2)
-        s1 = b1 * bs1
-        s2 = b2 * bs2
-        s3 = b3 * bs3
-        len1 = min(s1 + bs1, n1) - s1
-        len2 = min(s2 + bs2, n2) - s2
-        len3 = min(s3 + bs3, n3) - s3
+    ts1 = k * bs1
+    ts2 = k * bs2
+    ts3 = k * bs3
+    nt1 = (n1 + ts1 - 1) // ts1
+    nt2 = (n2 + ts2 - 1) // ts2
+    nt3 = (n3 + ts3 - 1) // ts3
+    for tile in prange(nt1 * nt2 * nt3):
+        t3 = tile % nt3
+        t2 = (tile // nt3) % nt2
+        t1 = tile // (nt3 * nt2)
+        s1 = t1 * ts1
+        s2 = t2 * ts2
+        s3 = t3 * ts3
+        len1 = min(s1 + ts1, n1) - s1
+        len2 = min(s2 + ts2, n2) - s2
+        len3 = min(s3 + ts3, n3) - s3
         acc = np.zeros((nv, len1, len2, len3), fine.dtype)
         nbr1 = np.empty(MAX_NEIGHBOURS, np.int64)
         nbr2 = np.empty(MAX_NEIGHBOURS, np.int64)
         nbr3 = np.empty(MAX_NEIGHBOURS, np.int64)
-        k1 = neighbour_bins(b1, bs1, n1, w, nbr1)
-        k2 = neighbour_bins(b2, bs2, n2, w, nbr2)
-        k3 = neighbour_bins(b3, bs3, n3, w, nbr3)
+        k1 = range_bins(s1, s1 + len1, bs1, n1, w, nbr1)
+        k2 = range_bins(s2, s2 + len2, bs2, n2, w, nbr2)
+        k3 = range_bins(s3, s3 + len3, bs3, n3, w, nbr3)
         c1 = np.empty(MAX_WIDTH, np.int64)
         c2 = np.empty(MAX_WIDTH, np.int64)
         c3 = np.empty(MAX_WIDTH, np.int64)
@@ -155,15 +182,15 @@ def _gather(l0s, wts, perm, c, offsets, n1, n2, n3, bs1, bs2, bs3, w, fine):
         v3 = np.empty(MAX_WIDTH, wts.dtype)
         for i in range(k1):
             for j in range(k2):
-                for k in range(k3):
-                    b = (nbr1[i] * nb2 + nbr2[j]) * nb3 + nbr3[k]
+                for kk in range(k3):
+                    b = (nbr1[i] * nb2 + nbr2[j]) * nb3 + nbr3[kk]
                     for p in range(offsets[b], offsets[b + 1]):
                         if not (_reaches(l0s[p, 0], w, s1, len1, n1) and _reaches(l0s[p, 1], w, s2, len2, n2)
                                 and _reaches(l0s[p, 2], w, s3, len3, n3)):
                             continue
-                        m1 = _tile_axis(l0s[p, 0], wts[p, 0], w, s1, len1, n1, c1, v1)
-                        m2 = _tile_axis(l0s[p, 1], wts[p, 1], w, s2, len2, n2, c2, v2)
-                        m3 = _tile_axis(l0s[p, 2], wts[p, 2], w, s3, len3, n3, c3, v3)
+                        m1 = _tile_axis(l0s[p, 0], wts, p, 0, w, s1, len1, n1, c1, v1)
+                        m2 = _tile_axis(l0s[p, 1], wts, p, 1, w, s2, len2, n2, c2, v2)
+                        m3 = _tile_axis(l0s[p, 2], wts, p, 2, w, s3, len3, n3, c3, v3)
                         idx = perm[p]
                         for v in range(nv):
                             cv = c[v, idx]
@@ -227,7 +254,7 @@ def spread(x, y, z, c, perm, bin_offsets, n_fine, bin_size, w, beta, method="gat
         # weights in the data's precision: half the cache for complex64
         wts = np.empty((m, 3, int(w)), np.float32 if c.dtype == np.complex64 else np.float64)
         _weight_cache(x, y, z, perm, n1, n2, n3, int(w), float(beta), l0s, wts)
-        _gather(l0s, wts, perm, c, bin_offsets, n1, n2, n3, bs1, bs2, bs3, int(w), fine)
+        _gather(l0s, wts, perm, c, bin_offsets, n1, n2, n3, bs1, bs2, bs3, int(w), TILE_BINS, fine)
         return fine
     if method != "scatter":
         raise ValueError(f"`method` must be 'gather' or 'scatter', got {method!r}")
@@ -252,6 +279,7 @@ def _interp(x, y, z, fine, perm, w, beta, nchunk, out):
     n1 = fine.shape[1]
     n2 = fine.shape[2]
     n3 = fine.shape[3]
+    flat = fine.reshape(nv, n1 * n2 * n3)
     m = perm.shape[0]
     for ch in prange(nchunk):
         lo = ch * m // nchunk
@@ -259,26 +287,28 @@ def _interp(x, y, z, fine, perm, w, beta, nchunk, out):
         w1 = np.empty(MAX_WIDTH, np.float64)
         w2 = np.empty(MAX_WIDTH, np.float64)
         w3 = np.empty(MAX_WIDTH, np.float64)
-        i1 = np.empty(MAX_WIDTH, np.int64)
-        i2 = np.empty(MAX_WIDTH, np.int64)
+        o1 = np.empty(MAX_WIDTH, np.int64)
+        o2 = np.empty(MAX_WIDTH, np.int64)
         i3 = np.empty(MAX_WIDTH, np.int64)
         for p in range(lo, hi):
             idx = perm[p]
             l1 = axis_weights(grid_coord(x[idx], n1), w, beta, w1)
             l2 = axis_weights(grid_coord(y[idx], n2), w, beta, w2)
             l3 = axis_weights(grid_coord(z[idx], n3), w, beta, w3)
+            # flat offsets per axis: the w^3 loop is then additions only
             for i in range(w):
-                i1[i] = wrap(l1 + i, n1)
-                i2[i] = wrap(l2 + i, n2)
+                o1[i] = wrap(l1 + i, n1) * (n2 * n3)
+                o2[i] = wrap(l2 + i, n2) * n3
                 i3[i] = wrap(l3 + i, n3)
             for v in range(nv):
                 s = 0j
                 for a in range(w):
                     sa = 0j
                     for b in range(w):
+                        base = o1[a] + o2[b]
                         sb = 0j
                         for cc in range(w):
-                            sb += fine[v, i1[a], i2[b], i3[cc]] * w3[cc]
+                            sb += flat[v, base + i3[cc]] * w3[cc]
                         sa += sb * w2[b]
                     s += sa * w1[a]
                 out[v, idx] = s

@@ -55,6 +55,14 @@ def grid_coord(x, n):
 @njit(cache=True)
 def wrap(l, n):
     """Periodic index ``l mod n`` in [0, n) for any integer ``l`` (negative included)."""
+    # one period off is the only case folded points produce: skip the integer division
+    if l >= 0:
+        if l < n:
+            return l
+        if l < 2 * n:
+            return l - n
+    elif l >= -n:
+        return l + n
     r = l % n
     if r < 0:
         r += n
@@ -106,17 +114,15 @@ def point_bin(x, y, z, n1, n2, n3, bs1, bs2, bs3, nb2, nb3):
 
 
 @njit(cache=True)
-def neighbour_bins(b, bs, n, w, out):
-    """Bins along one axis whose points can reach the cells of bin ``b``; return their count.
+def range_bins(start, stop, bs, n, w, out):
+    """Bins along one axis whose points can reach cells ``[start, stop)``; return their count.
 
     A point reaches cell ``l`` only if its home cell lies within ``w//2 + 1`` of ``l``, so the
-    bins covering ``[b*bs - m, end(b) - 1 + m]`` (periodically, each listed once, in a fixed
+    bins covering ``[start - m, stop - 1 + m]`` (periodically, each listed once, in a fixed
     order) are exactly the ones to visit. Works for any bin size, partial last bins and grids
-    smaller than three bins.
+    smaller than three bins; ``out`` needs ``(stop - start + 2 m) / bs + 2`` entries.
     """
     m = w // 2 + 1
-    start = b * bs
-    stop = min(start + bs, n)
     lo = start - m
     hi = stop - 1 + m
     nb = (n + bs - 1) // bs
@@ -138,6 +144,13 @@ def neighbour_bins(b, bs, n, w, out):
             count += 1
         q += min(bb * bs + bs, n) - qq
     return count
+
+
+@njit(cache=True)
+def neighbour_bins(b, bs, n, w, out):
+    """:func:`range_bins` for the cells of bin ``b`` (a tile of one bin)."""
+    start = b * bs
+    return range_bins(start, min(start + bs, n), bs, n, w, out)
 
 
 @njit(cache=True)
