@@ -188,9 +188,9 @@ def test_plan_reuse_equals_fresh_calls(backend, rng):
         np.testing.assert_array_equal(p1.execute(c), nufft3d1(x, y, z, c, MODES, eps=EPS_API, backend=backend))
     for f in (f1, f2):
         np.testing.assert_array_equal(p2.execute(f), nufft3d2(x, y, z, f, eps=EPS_API, backend=backend))
-    out = np.full(MODES, np.nan, np.complex128)
-    assert p1.execute(c1, out=out) is out
-    assert np.isfinite(out).all()
+    out = np.full(M, np.nan, np.complex128)  # poisoned: execute must overwrite every entry
+    assert p2.execute(f1, out=out) is out
+    np.testing.assert_array_equal(out, p2.execute(f1))
 
 
 def test_several_vectors(backend, rng):

@@ -20,6 +20,7 @@ results go back in the same kind. Kernels:
 from __future__ import annotations
 
 import functools
+import os
 
 import numpy as np
 from numba import cuda  # a module global: the simulator swaps it while kernels run
@@ -42,7 +43,9 @@ from . import blocks_for
 STAGE = 64
 #: the gather keeps one tile column per thread in local memory: bin sizes must not exceed this
 MAX_BIN = 16
-THREADS = 128
+#: threads per block of the point-parallel kernels (the simulator runs each thread as a Python
+#: thread: fewer per block keeps its tiny test sizes fast)
+THREADS = 32 if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0") else 128
 
 
 def _xp(a):
@@ -265,7 +268,7 @@ def setpts(x, y, z, n_fine, bin_size):
     xp = _xp(x)
     bins = xp.empty(m, np.int64)
     dbins = _dev(bins)
-    bin_ids[blocks_for(m), 256](_dev(x), _dev(y), _dev(z), n1, n2, n3, bs1, bs2, bs3, nb2, nb3, dbins)
+    bin_ids[blocks_for(m, THREADS), THREADS](_dev(x), _dev(y), _dev(z), n1, n2, n3, bs1, bs2, bs3, nb2, nb3, dbins)
     bins = _back(dbins, x)
     # unique keys: any (stable or not) sort gives the same, stable order
     keys = bins * m + xp.arange(m, dtype=np.int64)
