@@ -16,7 +16,9 @@ Python layer dispatches to either without knowing which it has:
 - :func:`interp` is a point-driven gather over the sorted points.
 
 Points arrive already folded into [-pi, pi); the per-element math is in
-:mod:`spkernels.backends.numba_math.nufft`, shared with the CUDA twins.
+:mod:`spkernels.backends.numba_math.nufft`, shared with the CUDA twins. The kernel weights come
+from its piecewise-polynomial table (Horner, as the C++ CPU path does): exp and sqrt were half
+the CPU time; the GPU twins evaluate the kernel directly.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ from numba import njit, prange
 from ..numba_math.nufft import (
     MAX_NEIGHBOURS,
     MAX_WIDTH,
-    axis_weights,
+    axis_weights_poly,
     grid_coord,
+    kernel_poly,
     range_bins,
     point_bin,
     wrap,
@@ -89,7 +92,7 @@ def setpts(x, y, z, n_fine, bin_size):
 
 
 @njit(parallel=True, cache=True)
-def _weight_cache(x, y, z, perm, n1, n2, n3, w, beta, l0s, wts):
+def _weight_cache(x, y, z, perm, n1, n2, n3, w, coef, l0s, wts):
     # every point's first support index and 3 x w weights, once, in sorted order: the gather
     # visits a point from every tile it reaches and would otherwise redo the exps. Chunks with a
     # private scratch row: a view like wts[p, 0] per point would cost reference-count atomics
@@ -101,13 +104,13 @@ def _weight_cache(x, y, z, perm, n1, n2, n3, w, beta, l0s, wts):
         for p in range(ch * m // nchunk, (ch + 1) * m // nchunk):
             idx = perm[p]
             # stored wrapped into [0, n): the tile offset is then one compare away (no modulo)
-            l0s[p, 0] = wrap(axis_weights(grid_coord(x[idx], n1), w, beta, row), n1)
+            l0s[p, 0] = wrap(axis_weights_poly(grid_coord(x[idx], n1), w, coef, row), n1)
             for i in range(w):
                 wts[p, 0, i] = row[i]
-            l0s[p, 1] = wrap(axis_weights(grid_coord(y[idx], n2), w, beta, row), n2)
+            l0s[p, 1] = wrap(axis_weights_poly(grid_coord(y[idx], n2), w, coef, row), n2)
             for i in range(w):
                 wts[p, 1, i] = row[i]
-            l0s[p, 2] = wrap(axis_weights(grid_coord(z[idx], n3), w, beta, row), n3)
+            l0s[p, 2] = wrap(axis_weights_poly(grid_coord(z[idx], n3), w, coef, row), n3)
             for i in range(w):
                 wts[p, 2, i] = row[i]
 
@@ -215,7 +218,7 @@ def _gather(l0s, wts, perm, c, offsets, n1, n2, n3, bs1, bs2, bs3, w, k, fine):
 
 
 @njit(parallel=True, cache=True)
-def _scatter(x, y, z, c, perm, w, beta, parts):
+def _scatter(x, y, z, c, perm, w, coef, parts):
     nchunk = parts.shape[0]
     nv = parts.shape[1]
     n1 = parts.shape[2]
@@ -233,9 +236,9 @@ def _scatter(x, y, z, c, perm, w, beta, parts):
         i3 = np.empty(MAX_WIDTH, np.int64)
         for p in range(lo, hi):
             idx = perm[p]
-            l1 = axis_weights(grid_coord(x[idx], n1), w, beta, w1)
-            l2 = axis_weights(grid_coord(y[idx], n2), w, beta, w2)
-            l3 = axis_weights(grid_coord(z[idx], n3), w, beta, w3)
+            l1 = axis_weights_poly(grid_coord(x[idx], n1), w, coef, w1)
+            l2 = axis_weights_poly(grid_coord(y[idx], n2), w, coef, w2)
+            l3 = axis_weights_poly(grid_coord(z[idx], n3), w, coef, w3)
             for i in range(w):
                 i1[i] = wrap(l1 + i, n1)
                 i2[i] = wrap(l2 + i, n2)
@@ -264,7 +267,7 @@ def spread(x, y, z, c, perm, bin_offsets, n_fine, bin_size, w, beta, method="gat
         l0s = np.empty((m, 3), np.int64)
         # weights in the data's precision: half the cache for complex64
         wts = np.empty((m, 3, int(w)), np.float32 if c.dtype == np.complex64 else np.float64)
-        _weight_cache(x, y, z, perm, n1, n2, n3, int(w), float(beta), l0s, wts)
+        _weight_cache(x, y, z, perm, n1, n2, n3, int(w), kernel_poly(w, beta), l0s, wts)
         _gather(l0s, wts, perm, c, bin_offsets, n1, n2, n3, bs1, bs2, bs3, int(w), TILE_BINS, fine)
         return fine
     if method != "scatter":
@@ -275,7 +278,7 @@ def spread(x, y, z, c, perm, bin_offsets, n_fine, bin_size, w, beta, method="gat
         nchunk = max(1, min(nchunk, int(max_bytes // max(grid_bytes, 1))))
     nchunk = max(1, min(nchunk, perm.shape[0]))
     parts = np.zeros((nchunk, nv, n1, n2, n3), c.dtype)
-    _scatter(x, y, z, c, perm, int(w), float(beta), parts)
+    _scatter(x, y, z, c, perm, int(w), kernel_poly(w, beta), parts)
     if nchunk == 1:
         return parts[0]
     fine = parts[0]
@@ -285,7 +288,7 @@ def spread(x, y, z, c, perm, bin_offsets, n_fine, bin_size, w, beta, method="gat
 
 
 @njit(parallel=True, cache=True)
-def _interp(x, y, z, fine, perm, w, beta, nchunk, out):
+def _interp(x, y, z, fine, perm, w, coef, nchunk, out):
     nv = fine.shape[0]
     n1 = fine.shape[1]
     n2 = fine.shape[2]
@@ -303,9 +306,9 @@ def _interp(x, y, z, fine, perm, w, beta, nchunk, out):
         i3 = np.empty(MAX_WIDTH, np.int64)
         for p in range(lo, hi):
             idx = perm[p]
-            l1 = axis_weights(grid_coord(x[idx], n1), w, beta, w1)
-            l2 = axis_weights(grid_coord(y[idx], n2), w, beta, w2)
-            l3 = axis_weights(grid_coord(z[idx], n3), w, beta, w3)
+            l1 = axis_weights_poly(grid_coord(x[idx], n1), w, coef, w1)
+            l2 = axis_weights_poly(grid_coord(y[idx], n2), w, coef, w2)
+            l3 = axis_weights_poly(grid_coord(z[idx], n3), w, coef, w3)
             # flat offsets per axis: the w^3 loop is then additions only
             for i in range(w):
                 o1[i] = wrap(l1 + i, n1) * (n2 * n3)
@@ -339,5 +342,5 @@ def interp(x, y, z, fine, perm, w, beta):
     # many more chunks than threads: sorted points make neighbouring chunks similar in cost,
     # but bins can be very uneven
     nchunk = max(1, min(m, 64 * numba.get_num_threads()))
-    _interp(x, y, z, fine, perm, int(w), float(beta), nchunk, out)
+    _interp(x, y, z, fine, perm, int(w), kernel_poly(w, beta), nchunk, out)
     return out
