@@ -287,6 +287,24 @@ def test_parameters_follow_eps():
     np.testing.assert_allclose(K.kernel_fourier(N, nf, w, beta), brute, rtol=1e-8)
 
 
+def test_numba_weight_table_matches_kernel():
+    # the numba-cpu Horner table against the direct kernel, at every width eps can ask for
+    pytest.importorskip("numba")
+    from spkernels.backends.numba_math import nufft as NM
+
+    rng = np.random.default_rng(3)
+    for w in range(2, 17):
+        beta = 2.30 * w
+        coef = NM.kernel_poly(w, beta)
+        a, b = np.empty(16), np.empty(16)
+        worst = 0.0
+        for t in rng.uniform(-40, 40, 200):
+            assert NM.axis_weights_poly(t, w, coef, a) == NM.axis_weights(t, w, beta, b)
+            worst = max(worst, float(np.abs(a[:w] - b[:w]).max()))
+        # the fit is limited by the kernel's edge kink, ~exp(-beta): far below eps = 10^(1-w)
+        assert worst < max(5 * math.exp(-beta), 1e-13) and worst < max(10.0 ** (1 - w) / 10, 1e-14)
+
+
 # ----------------------------------------------------------------------------- bad input
 
 
