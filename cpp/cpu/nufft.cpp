@@ -423,6 +423,9 @@ void reach_bins(index_t a, index_t len, index_t n, index_t bs, int w, std::vecto
   }
 }
 
+constexpr index_t kTileCells = 24;
+inline index_t tile_factor(index_t bs) { return std::max<index_t>(1, kTileCells / bs); }
+
 struct Piece {
   int i0, j0, cnt;  // tile cells i0 .. i0 + cnt - 1 take support offsets j0 .. j0 + cnt - 1
 };
@@ -451,7 +454,12 @@ void spread_gather_impl(const T* x, const T* y, const T* z, const T* c, index_t 
   const index_t N = n1 * n2 * n3;
   const index_t nb1 = (n1 + bs[0] - 1) / bs[0], nb2 = (n2 + bs[1] - 1) / bs[1],
                 nb3 = (n3 + bs[2] - 1) / bs[2];
-  const index_t ntiles = nb1 * nb2 * nb3;
+  // A tile is F1 x F2 x F3 bins (about kTileCells cells a side): small bins keep the points
+  // scanned per tile close to those that reach it, big tiles amortise each point's weights.
+  const index_t F1 = tile_factor(bs[0]), F2 = tile_factor(bs[1]), F3 = tile_factor(bs[2]);
+  const index_t TS1 = F1 * bs[0], TS2 = F2 * bs[1], TS3 = F3 * bs[2];
+  const index_t nt1 = (n1 + TS1 - 1) / TS1, nt2 = (n2 + TS2 - 1) / TS2, nt3 = (n3 + TS3 - 1) / TS3;
+  const index_t ntiles = nt1 * nt2 * nt3;
   const T* coef = h.coef.data();
   const int deg = h.deg;
 
@@ -489,10 +497,10 @@ void spread_gather_impl(const T* x, const T* y, const T* z, const T* c, index_t 
 #pragma omp for schedule(dynamic, 1)
 #endif
     for (index_t tile = 0; tile < ntiles; ++tile) {
-      const index_t b1 = tile / (nb2 * nb3), b2 = (tile / nb3) % nb2, b3 = tile % nb3;
-      const index_t A1 = b1 * bs[0], A2 = b2 * bs[1], A3 = b3 * bs[2];
-      const index_t L1 = std::min(bs[0], n1 - A1), L2 = std::min(bs[1], n2 - A2),
-                    L3 = std::min(bs[2], n3 - A3);
+      const index_t t1 = tile / (nt2 * nt3), t2 = (tile / nt3) % nt2, t3 = tile % nt3;
+      const index_t A1 = t1 * TS1, A2 = t2 * TS2, A3 = t3 * TS3;
+      const index_t L1 = std::min(TS1, n1 - A1), L2 = std::min(TS2, n2 - A2),
+                    L3 = std::min(TS3, n3 - A3);
       const index_t RL = 2 * (L3 + 3 * S);  // reals per row
       buf.assign(static_cast<std::size_t>(V * L1 * L2 * RL), T(0));
       reach_bins(A1, L1, n1, bs[0], W, r1);

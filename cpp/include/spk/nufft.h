@@ -49,7 +49,11 @@ SPK_HD T grid_coord(T x, index_t n) {
 
 // Periodic index wrap into [0, n) for any l.
 SPK_HD index_t wrap(index_t l, index_t n) {
-  index_t r = l % n;
+  // Folded points give l in [-n, 2n): avoid the integer division there.
+  if (l >= 0 && l < n) return l;
+  if (l < 0 && l >= -n) return l + n;
+  if (l >= n && l < 2 * n) return l - n;
+  const index_t r = l % n;
   return r < 0 ? r + n : r;
 }
 
