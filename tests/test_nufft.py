@@ -19,7 +19,7 @@ from spkernels.kernels import nufft as K
 
 SIM = backends.cuda_simulator()
 # tiny under the CUDA simulator (every GPU thread is a Python thread there)
-M = 80 if SIM else 1500
+M = 48 if SIM else 1500
 MODES = (6, 5, 4) if SIM else (12, 10, 9)
 # accuracy of the API tests (plan reuse, vectors, folding, batching): w = 10 on the CPU, w = 7
 # (fewer, cheaper simulated threads) under the simulator
