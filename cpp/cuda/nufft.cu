@@ -241,7 +241,7 @@ __global__ void gather_kernel(int W, const T* __restrict__ x, const T* __restric
                               const std::int64_t* __restrict__ perm, const std::int64_t* __restrict__ offsets,
                               index_t n1, index_t n2, index_t n3, index_t bs1, index_t bs2, index_t bs3, T beta,
                               typename Cx<T>::type* __restrict__ fine) {
-  extern __shared__ unsigned char smem_raw[];
+  extern __shared__ __align__(16) unsigned char smem_raw[];
   T* sw1 = reinterpret_cast<T*>(smem_raw);  // [kStage][W] each
   T* sw2 = sw1 + kStage * W;
   T* sw3 = sw2 + kStage * W;
@@ -309,7 +309,7 @@ __global__ void gather_kernel(int W, const T* __restrict__ x, const T* __restric
               if (lane == 0) warp_count[warp] = __popc(mask);
               // Both staging warps must publish their counts before either uses them; a named
               // barrier over the kStage staging threads only.
-              asm volatile("bar.sync 1, %0;" ::"n"(kStage));
+              asm volatile("bar.sync 1, %0;" ::"n"(kStage) : "memory");
               int pos = __popc(mask & ((1u << lane) - 1u));
               for (int q = 0; q < warp; ++q) pos += warp_count[q];
               if (meets) {
