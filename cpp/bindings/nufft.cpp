@@ -27,12 +27,12 @@ namespace cpu = spk::cpu::nufft;
 
 bool c_contiguous(const py::array& a) { return (a.flags() & py::array::c_style) != 0; }
 
-void check_sizes(const dims3& n, const dims3& bs, int w) {
+void check_sizes(const dims3& n, const dims3& bs, int w, const char* grid = "n_fine") {
   if (w < 2 || w > spk::nufft::kMaxWidth)
     throw std::invalid_argument("`w` must be in [2, 16], got " + std::to_string(w));
   for (int i = 0; i < 3; ++i) {
     if (n[i] < w || n[i] > (std::int64_t(1) << 30))
-      throw std::invalid_argument("`n_fine` entries must be in [w, 2^30], got " + std::to_string(n[i]));
+      throw std::invalid_argument(std::string("`") + grid + "` sizes must be in [w, 2^30], got " + std::to_string(n[i]));
     if (bs[i] < 1) throw std::invalid_argument("`bin_size` entries must be >= 1");
   }
 }
@@ -169,7 +169,7 @@ py::array interp_cpu(py::array x, py::array y, py::array z, py::array fine, py::
   const int o = fine.ndim() - 3;
   const std::int64_t V = o ? fine.shape(0) : 1;
   const dims3 n{fine.shape(o), fine.shape(o + 1), fine.shape(o + 2)};
-  check_sizes(n, dims3{1, 1, 1}, w);
+  check_sizes(n, dims3{1, 1, 1}, w, "fine");
   check_beta(beta);
   if (V < 1) throw std::invalid_argument("`fine` must hold at least one vector");
   const auto* pp = check_perm(perm, M);
