@@ -295,7 +295,10 @@ def _device_available_bytes() -> int:
 
 
 def _workers() -> int:
-    return os.cpu_count() or 1
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 # ----------------------------------------------------------------------------- engines
@@ -381,6 +384,8 @@ class _NumbaCPU(_HostFFT):
         from ..backends.numba_cpu import nufft as impl
 
         self.impl = impl
+        self.point_chunk = impl.point_chunk
+        self.bin_target = impl.BIN_TARGET
 
     def setpts(self, x, y, z, n, bs):
         return self.impl.setpts(x, y, z, n, bs)
@@ -655,7 +660,8 @@ class Plan:
         if _POINT_CHUNK_OVERRIDE:
             return int(_POINT_CHUNK_OVERRIDE)
         if not gpu:
-            return _HOST_POINT_CHUNK
+            limit = getattr(self._engine, "point_chunk", None)
+            return min(_HOST_POINT_CHUNK, limit(self.w)) if limit else _HOST_POINT_CHUNK
         per_point = 3 * self.real_dtype.itemsize + 4 * 8 + 2 * self.n_trans * self.dtype.itemsize
         return max(1 << 16, int(0.25 * _device_available_bytes()) // per_point)
 
@@ -700,6 +706,7 @@ class Plan:
         gpu = self.backend in _backends.GPU_BACKENDS and eng.xp is not np
         self._gpu = gpu
         bs_target, bs_max = (8, 16) if self.backend in _backends.GPU_BACKENDS else (16, 32)
+        bs_target = getattr(eng, "bin_target", bs_target)
         self.bin_size = tuple(_bin_size(n, self.w, bs_target, bs_max) for n in self.n_fine)
         self._vb = self._vector_batch(self.n_trans, gpu)  # fails early if one grid does not fit
         step = self._point_chunk(gpu)
@@ -775,8 +782,11 @@ class Plan:
         xp = eng.xp
         data = eng.asarray(data)
         nv = int(data.shape[0])
-        corr = self._correction(xp)
-        idx = self._index(xp)
+        if getattr(self, "_corr_xp", None) is not xp:  # once per plan (and array module)
+            self._corr = self._correction(xp)
+            self._idx = self._index(xp)
+            self._corr_xp = xp
+        corr, idx = self._corr, self._idx
         if self.type == 1:
             res = xp.empty((nv, *self.n_modes), self.dtype)
         else:

@@ -5,16 +5,20 @@ Python layer dispatches to either without knowing which it has:
 
 - :func:`setpts` bins points by fine-grid cell and stable-sorts them by bin (counting sort:
   ties keep their original order), which makes every later pass deterministic.
-- :func:`spread` ``method="gather"`` is output-driven: one task per bin-sized tile of the fine
-  grid sums, in a fixed order, the points of the neighbouring bins that reach it, then writes
+- :func:`spread` ``method="gather"`` is output-driven: one task per tile of 3 x 3 x 3 bins of
+  the fine grid sums, in a fixed order, the points of the neighbouring bins that reach it, then writes
   the tile it alone owns. No atomics, bitwise reproducible.
   ``method="scatter"`` is point-driven: each thread scatters a contiguous slice of the sorted
   points into its own full private grid, and the private grids are summed at the end (the
   baseline; it needs one grid per thread, so the thread count is capped by memory).
+  The kernel weights of every point are computed once before the gather (a cache of
+  ``M * 3 * (8 + w * itemsize)`` bytes: :func:`point_chunk` bounds M per call).
 - :func:`interp` is a point-driven gather over the sorted points.
 
 Points arrive already folded into [-pi, pi); the per-element math is in
-:mod:`spkernels.backends.numba_math.nufft`, shared with the CUDA twins.
+:mod:`spkernels.backends.numba_math.nufft`, shared with the CUDA twins. The kernel weights come
+from its piecewise-polynomial table (Horner, as the C++ CPU path does): exp and sqrt were half
+the CPU time; the GPU twins evaluate the kernel directly.
 """
 
 from __future__ import annotations
@@ -26,14 +30,25 @@ from numba import njit, prange
 from ..numba_math.nufft import (
     MAX_NEIGHBOURS,
     MAX_WIDTH,
-    axis_weights,
-    first_index,
+    axis_weights_poly,
     grid_coord,
-    neighbour_bins,
-    offset_in_tile,
+    kernel_poly,
+    range_bins,
     point_bin,
     wrap,
 )
+
+
+#: gather tiles are TILE_BINS^3 bins (the Python layer asks for bins of about BIN_TARGET cells)
+TILE_BINS = 3
+BIN_TARGET = 8
+#: bytes the gather's per-point weight cache may take; the Python layer batches points above it
+WEIGHT_CACHE_BYTES = 1 << 30
+
+
+def point_chunk(w):
+    """Points per spreading call so the gather's weight cache stays under WEIGHT_CACHE_BYTES."""
+    return max(1 << 20, WEIGHT_CACHE_BYTES // (3 * 8 * (int(w) + 1)))
 
 
 def _nbins(n, bs):
@@ -76,11 +91,43 @@ def setpts(x, y, z, n_fine, bin_size):
     return perm, offsets
 
 
+@njit(parallel=True, cache=True)
+def _weight_cache(x, y, z, perm, n1, n2, n3, w, coef, l0s, wts):
+    # every point's first support index and 3 x w weights, once, in sorted order: the gather
+    # visits a point from every tile it reaches and would otherwise redo the exps. Chunks with a
+    # private scratch row: a view like wts[p, 0] per point would cost reference-count atomics
+    # that the threads fight over.
+    m = perm.shape[0]
+    nchunk = min(m, 256)
+    for ch in prange(nchunk):
+        row = np.empty(MAX_WIDTH, np.float64)
+        for p in range(ch * m // nchunk, (ch + 1) * m // nchunk):
+            idx = perm[p]
+            # stored wrapped into [0, n): the tile offset is then one compare away (no modulo)
+            l0s[p, 0] = wrap(axis_weights_poly(grid_coord(x[idx], n1), w, coef, row), n1)
+            for i in range(w):
+                wts[p, 0, i] = row[i]
+            l0s[p, 1] = wrap(axis_weights_poly(grid_coord(y[idx], n2), w, coef, row), n2)
+            for i in range(w):
+                wts[p, 1, i] = row[i]
+            l0s[p, 2] = wrap(axis_weights_poly(grid_coord(z[idx], n3), w, coef, row), n3)
+            for i in range(w):
+                wts[p, 2, i] = row[i]
+
+
 @njit(cache=True)
-def _tile_axis(t, w, beta, start, length, n, wts, cells, vals):
-    """Weights of one axis restricted to a tile: fills (cell, weight) pairs, returns their count."""
-    l0 = axis_weights(t, w, beta, wts)
-    off = offset_in_tile(l0, start, n)
+def _offset(l0w, start, n):
+    """``offset_in_tile`` for a first index already wrapped into [0, n)."""
+    d = l0w - start
+    if d < 0:
+        d += n
+    return d
+
+
+@njit(cache=True)
+def _tile_axis(l0, wts, p, axis, w, start, length, n, cells, vals):
+    """The part of one axis' support inside a tile: fills (cell, weight) pairs, returns the count."""
+    off = _offset(l0, start, n)
     count = 0
     for i in range(w):
         a = off + i
@@ -88,76 +135,90 @@ def _tile_axis(t, w, beta, start, length, n, wts, cells, vals):
             a -= n
         if a < length:
             cells[count] = a
-            vals[count] = wts[i]
+            vals[count] = wts[p, axis, i]
             count += 1
     return count
 
 
 @njit(cache=True)
-def _reaches(t, w, start, length, n):
-    """Cheap test (no exp) whether a point's support along one axis meets the tile."""
-    off = offset_in_tile(first_index(t, w), start, n)
+def _reaches(l0, w, start, length, n):
+    """Whether a support along one axis meets the tile."""
+    off = _offset(l0, start, n)
     return off < length or off + w - 1 >= n
 
 
 @njit(parallel=True, cache=True)
-def _gather(x, y, z, c, perm, offsets, n1, n2, n3, bs1, bs2, bs3, w, beta, fine):
+def _gather(l0s, wts, perm, c, offsets, n1, n2, n3, bs1, bs2, bs3, w, k, fine):
+    # one task per tile of k x k x k bins: every point is tested by (k + 2)^3 / k^3 tiles
+    # (27 for k = 1, 8 for k = 2, 4.6 for k = 3) but used by only ((tile + w) / tile)^3 of them
     nv = c.shape[0]
-    nb1 = (n1 + bs1 - 1) // bs1
     nb2 = (n2 + bs2 - 1) // bs2
     nb3 = (n3 + bs3 - 1) // bs3
-    for tile in prange(nb1 * nb2 * nb3):
-        b3 = tile % nb3
-        b2 = (tile // nb3) % nb2
-        b1 = tile // (nb3 * nb2)
-        s1 = b1 * bs1
-        s2 = b2 * bs2
-        s3 = b3 * bs3
-        len1 = min(s1 + bs1, n1) - s1
-        len2 = min(s2 + bs2, n2) - s2
-        len3 = min(s3 + bs3, n3) - s3
-        acc = np.zeros((nv, len1, len2, len3), fine.dtype)
+    ts1 = k * bs1
+    ts2 = k * bs2
+    ts3 = k * bs3
+    nt1 = (n1 + ts1 - 1) // ts1
+    nt2 = (n2 + ts2 - 1) // ts2
+    nt3 = (n3 + ts3 - 1) // ts3
+    for tile in prange(nt1 * nt2 * nt3):
+        t3 = tile % nt3
+        t2 = (tile // nt3) % nt2
+        t1 = tile // (nt3 * nt2)
+        s1 = t1 * ts1
+        s2 = t2 * ts2
+        s3 = t3 * ts3
+        len1 = min(s1 + ts1, n1) - s1
+        len2 = min(s2 + ts2, n2) - s2
+        len3 = min(s3 + ts3, n3) - s3
+        # flat accumulator: the w^3 loop below is then index additions only
+        tsize = len1 * len2 * len3
+        acc = np.zeros(nv * tsize, fine.dtype)
         nbr1 = np.empty(MAX_NEIGHBOURS, np.int64)
         nbr2 = np.empty(MAX_NEIGHBOURS, np.int64)
         nbr3 = np.empty(MAX_NEIGHBOURS, np.int64)
-        k1 = neighbour_bins(b1, bs1, n1, w, nbr1)
-        k2 = neighbour_bins(b2, bs2, n2, w, nbr2)
-        k3 = neighbour_bins(b3, bs3, n3, w, nbr3)
-        wts = np.empty(MAX_WIDTH, np.float64)
+        k1 = range_bins(s1, s1 + len1, bs1, n1, w, nbr1)
+        k2 = range_bins(s2, s2 + len2, bs2, n2, w, nbr2)
+        k3 = range_bins(s3, s3 + len3, bs3, n3, w, nbr3)
         c1 = np.empty(MAX_WIDTH, np.int64)
         c2 = np.empty(MAX_WIDTH, np.int64)
         c3 = np.empty(MAX_WIDTH, np.int64)
-        v1 = np.empty(MAX_WIDTH, np.float64)
-        v2 = np.empty(MAX_WIDTH, np.float64)
-        v3 = np.empty(MAX_WIDTH, np.float64)
+        v1 = np.empty(MAX_WIDTH, wts.dtype)
+        v2 = np.empty(MAX_WIDTH, wts.dtype)
+        v3 = np.empty(MAX_WIDTH, wts.dtype)
         for i in range(k1):
             for j in range(k2):
-                for k in range(k3):
-                    b = (nbr1[i] * nb2 + nbr2[j]) * nb3 + nbr3[k]
+                for kk in range(k3):
+                    b = (nbr1[i] * nb2 + nbr2[j]) * nb3 + nbr3[kk]
                     for p in range(offsets[b], offsets[b + 1]):
-                        idx = perm[p]
-                        t1 = grid_coord(x[idx], n1)
-                        t2 = grid_coord(y[idx], n2)
-                        t3 = grid_coord(z[idx], n3)
-                        if not (_reaches(t1, w, s1, len1, n1) and _reaches(t2, w, s2, len2, n2)
-                                and _reaches(t3, w, s3, len3, n3)):
+                        if not (_reaches(l0s[p, 0], w, s1, len1, n1) and _reaches(l0s[p, 1], w, s2, len2, n2)
+                                and _reaches(l0s[p, 2], w, s3, len3, n3)):
                             continue
-                        m1 = _tile_axis(t1, w, beta, s1, len1, n1, wts, c1, v1)
-                        m2 = _tile_axis(t2, w, beta, s2, len2, n2, wts, c2, v2)
-                        m3 = _tile_axis(t3, w, beta, s3, len3, n3, wts, c3, v3)
+                        m1 = _tile_axis(l0s[p, 0], wts, p, 0, w, s1, len1, n1, c1, v1)
+                        m2 = _tile_axis(l0s[p, 1], wts, p, 1, w, s2, len2, n2, c2, v2)
+                        m3 = _tile_axis(l0s[p, 2], wts, p, 2, w, s3, len3, n3, c3, v3)
+                        idx = perm[p]
+                        # the tile part of the axis-3 support is contiguous unless it wraps
+                        run = c3[m3 - 1] - c3[0] == m3 - 1
                         for v in range(nv):
                             cv = c[v, idx]
+                            vbase = v * tsize
                             for a in range(m1):
                                 ca = cv * v1[a]
                                 for bb in range(m2):
                                     cab = ca * v2[bb]
-                                    for cc in range(m3):
-                                        acc[v, c1[a], c2[bb], c3[cc]] += cab * v3[cc]
-        fine[:, s1:s1 + len1, s2:s2 + len2, s3:s3 + len3] = acc
+                                    row = vbase + (c1[a] * len2 + c2[bb]) * len3
+                                    if run:
+                                        r0 = row + c3[0]
+                                        for cc in range(m3):
+                                            acc[r0 + cc] += cab * v3[cc]
+                                    else:
+                                        for cc in range(m3):
+                                            acc[row + c3[cc]] += cab * v3[cc]
+        fine[:, s1:s1 + len1, s2:s2 + len2, s3:s3 + len3] = acc.reshape((nv, len1, len2, len3))
 
 
 @njit(parallel=True, cache=True)
-def _scatter(x, y, z, c, perm, w, beta, parts):
+def _scatter(x, y, z, c, perm, w, coef, parts):
     nchunk = parts.shape[0]
     nv = parts.shape[1]
     n1 = parts.shape[2]
@@ -175,9 +236,9 @@ def _scatter(x, y, z, c, perm, w, beta, parts):
         i3 = np.empty(MAX_WIDTH, np.int64)
         for p in range(lo, hi):
             idx = perm[p]
-            l1 = axis_weights(grid_coord(x[idx], n1), w, beta, w1)
-            l2 = axis_weights(grid_coord(y[idx], n2), w, beta, w2)
-            l3 = axis_weights(grid_coord(z[idx], n3), w, beta, w3)
+            l1 = axis_weights_poly(grid_coord(x[idx], n1), w, coef, w1)
+            l2 = axis_weights_poly(grid_coord(y[idx], n2), w, coef, w2)
+            l3 = axis_weights_poly(grid_coord(z[idx], n3), w, coef, w3)
             for i in range(w):
                 i1[i] = wrap(l1 + i, n1)
                 i2[i] = wrap(l2 + i, n2)
@@ -202,7 +263,12 @@ def spread(x, y, z, c, perm, bin_offsets, n_fine, bin_size, w, beta, method="gat
     if method == "gather":
         fine = np.empty((nv, n1, n2, n3), c.dtype)  # every cell is written by exactly one tile
         bs1, bs2, bs3 = (int(v) for v in bin_size)
-        _gather(x, y, z, c, perm, bin_offsets, n1, n2, n3, bs1, bs2, bs3, int(w), float(beta), fine)
+        m = perm.shape[0]
+        l0s = np.empty((m, 3), np.int64)
+        # weights in the data's precision: half the cache for complex64
+        wts = np.empty((m, 3, int(w)), np.float32 if c.dtype == np.complex64 else np.float64)
+        _weight_cache(x, y, z, perm, n1, n2, n3, int(w), kernel_poly(w, beta), l0s, wts)
+        _gather(l0s, wts, perm, c, bin_offsets, n1, n2, n3, bs1, bs2, bs3, int(w), TILE_BINS, fine)
         return fine
     if method != "scatter":
         raise ValueError(f"`method` must be 'gather' or 'scatter', got {method!r}")
@@ -212,7 +278,7 @@ def spread(x, y, z, c, perm, bin_offsets, n_fine, bin_size, w, beta, method="gat
         nchunk = max(1, min(nchunk, int(max_bytes // max(grid_bytes, 1))))
     nchunk = max(1, min(nchunk, perm.shape[0]))
     parts = np.zeros((nchunk, nv, n1, n2, n3), c.dtype)
-    _scatter(x, y, z, c, perm, int(w), float(beta), parts)
+    _scatter(x, y, z, c, perm, int(w), kernel_poly(w, beta), parts)
     if nchunk == 1:
         return parts[0]
     fine = parts[0]
@@ -222,11 +288,12 @@ def spread(x, y, z, c, perm, bin_offsets, n_fine, bin_size, w, beta, method="gat
 
 
 @njit(parallel=True, cache=True)
-def _interp(x, y, z, fine, perm, w, beta, nchunk, out):
+def _interp(x, y, z, fine, perm, w, coef, nchunk, out):
     nv = fine.shape[0]
     n1 = fine.shape[1]
     n2 = fine.shape[2]
     n3 = fine.shape[3]
+    flat = fine.reshape(nv, n1 * n2 * n3)
     m = perm.shape[0]
     for ch in prange(nchunk):
         lo = ch * m // nchunk
@@ -234,26 +301,34 @@ def _interp(x, y, z, fine, perm, w, beta, nchunk, out):
         w1 = np.empty(MAX_WIDTH, np.float64)
         w2 = np.empty(MAX_WIDTH, np.float64)
         w3 = np.empty(MAX_WIDTH, np.float64)
-        i1 = np.empty(MAX_WIDTH, np.int64)
-        i2 = np.empty(MAX_WIDTH, np.int64)
+        o1 = np.empty(MAX_WIDTH, np.int64)
+        o2 = np.empty(MAX_WIDTH, np.int64)
         i3 = np.empty(MAX_WIDTH, np.int64)
         for p in range(lo, hi):
             idx = perm[p]
-            l1 = axis_weights(grid_coord(x[idx], n1), w, beta, w1)
-            l2 = axis_weights(grid_coord(y[idx], n2), w, beta, w2)
-            l3 = axis_weights(grid_coord(z[idx], n3), w, beta, w3)
+            l1 = axis_weights_poly(grid_coord(x[idx], n1), w, coef, w1)
+            l2 = axis_weights_poly(grid_coord(y[idx], n2), w, coef, w2)
+            l3 = axis_weights_poly(grid_coord(z[idx], n3), w, coef, w3)
+            # flat offsets per axis: the w^3 loop is then additions only
             for i in range(w):
-                i1[i] = wrap(l1 + i, n1)
-                i2[i] = wrap(l2 + i, n2)
+                o1[i] = wrap(l1 + i, n1) * (n2 * n3)
+                o2[i] = wrap(l2 + i, n2) * n3
                 i3[i] = wrap(l3 + i, n3)
+            run = i3[w - 1] - i3[0] == w - 1  # axis-3 support contiguous (no wrap)
             for v in range(nv):
                 s = 0j
                 for a in range(w):
                     sa = 0j
                     for b in range(w):
+                        base = o1[a] + o2[b]
                         sb = 0j
-                        for cc in range(w):
-                            sb += fine[v, i1[a], i2[b], i3[cc]] * w3[cc]
+                        if run:
+                            r0 = base + i3[0]
+                            for cc in range(w):
+                                sb += flat[v, r0 + cc] * w3[cc]
+                        else:
+                            for cc in range(w):
+                                sb += flat[v, base + i3[cc]] * w3[cc]
                         sa += sb * w2[b]
                     s += sa * w1[a]
                 out[v, idx] = s
@@ -267,5 +342,5 @@ def interp(x, y, z, fine, perm, w, beta):
     # many more chunks than threads: sorted points make neighbouring chunks similar in cost,
     # but bins can be very uneven
     nchunk = max(1, min(m, 64 * numba.get_num_threads()))
-    _interp(x, y, z, fine, perm, int(w), float(beta), nchunk, out)
+    _interp(x, y, z, fine, perm, int(w), kernel_poly(w, beta), nchunk, out)
     return out

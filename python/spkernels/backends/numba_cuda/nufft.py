@@ -20,6 +20,7 @@ results go back in the same kind. Kernels:
 from __future__ import annotations
 
 import functools
+import os
 
 import numpy as np
 from numba import cuda  # a module global: the simulator swaps it while kernels run
@@ -28,6 +29,7 @@ from ..numba_math.nufft import (
     MAX_NEIGHBOURS,
     MAX_WIDTH,
     axis_weights,
+    first_index,
     grid_coord,
     neighbour_bins,
     offset_in_tile,
@@ -41,7 +43,9 @@ from . import blocks_for
 STAGE = 64
 #: the gather keeps one tile column per thread in local memory: bin sizes must not exceed this
 MAX_BIN = 16
-THREADS = 128
+#: threads per block of the point-parallel kernels (the simulator runs each thread as a Python
+#: thread: fewer per block keeps its tiny test sizes fast)
+THREADS = 32 if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0") else 128
 
 
 def _xp(a):
@@ -195,23 +199,32 @@ def _kernels():
                             p = base + tid
                             if tid < STAGE and p < stop:
                                 idx = perm[p]
-                                o1 = offset_in_tile(axis_weights(grid_coord(x[idx], n1), w, beta, wl), s1, n1)
-                                for q in range(w):
-                                    sw1[tid, q] = wl[q]
-                                o2 = offset_in_tile(axis_weights(grid_coord(y[idx], n2), w, beta, wl), s2, n2)
-                                for q in range(w):
-                                    sw2[tid, q] = wl[q]
-                                o3 = offset_in_tile(axis_weights(grid_coord(z[idx], n3), w, beta, wl), s3, n3)
-                                for q in range(w):
-                                    sw3[tid, q] = wl[q]
+                                t1 = grid_coord(x[idx], n1)
+                                t2 = grid_coord(y[idx], n2)
+                                t3 = grid_coord(z[idx], n3)
+                                o1 = offset_in_tile(first_index(t1, w), s1, n1)
+                                o2 = offset_in_tile(first_index(t2, w), s2, n2)
+                                o3 = offset_in_tile(first_index(t3, w), s3, n3)
+                                # only ~1/5 of the neighbouring bins' points reach the tile: test
+                                # that with integers before paying for 3 w exponentials
                                 reach = ((o1 < len1 or o1 + w - 1 >= n1) and (o2 < len2 or o2 + w - 1 >= n2)
                                          and (o3 < len3 or o3 + w - 1 >= n3))
                                 so1[tid] = o1 if reach else -1
                                 so2[tid] = o2
                                 so3[tid] = o3
-                                cv = c[v, idx]
-                                scr[tid] = cv.real
-                                sci[tid] = cv.imag
+                                if reach:
+                                    axis_weights(t1, w, beta, wl)
+                                    for q in range(w):
+                                        sw1[tid, q] = wl[q]
+                                    axis_weights(t2, w, beta, wl)
+                                    for q in range(w):
+                                        sw2[tid, q] = wl[q]
+                                    axis_weights(t3, w, beta, wl)
+                                    for q in range(w):
+                                        sw3[tid, q] = wl[q]
+                                    cv = c[v, idx]
+                                    scr[tid] = cv.real
+                                    sci[tid] = cv.imag
                             cuda.syncthreads()
                             cnt = min(STAGE, stop - base)
                             if mine:
@@ -255,7 +268,7 @@ def setpts(x, y, z, n_fine, bin_size):
     xp = _xp(x)
     bins = xp.empty(m, np.int64)
     dbins = _dev(bins)
-    bin_ids[blocks_for(m), 256](_dev(x), _dev(y), _dev(z), n1, n2, n3, bs1, bs2, bs3, nb2, nb3, dbins)
+    bin_ids[blocks_for(m, THREADS), THREADS](_dev(x), _dev(y), _dev(z), n1, n2, n3, bs1, bs2, bs3, nb2, nb3, dbins)
     bins = _back(dbins, x)
     # unique keys: any (stable or not) sort gives the same, stable order
     keys = bins * m + xp.arange(m, dtype=np.int64)

@@ -15,8 +15,10 @@ for the CPU (``@njit``) and as a CUDA device function (numba-cuda compiles ``@nj
 
 from __future__ import annotations
 
+import functools
 import math
 
+import numpy as np
 from numba import njit
 
 PI = math.pi
@@ -55,6 +57,14 @@ def grid_coord(x, n):
 @njit(cache=True)
 def wrap(l, n):
     """Periodic index ``l mod n`` in [0, n) for any integer ``l`` (negative included)."""
+    # one period off is the only case folded points produce: skip the integer division
+    if l >= 0:
+        if l < n:
+            return l
+        if l < 2 * n:
+            return l - n
+    elif l >= -n:
+        return l + n
     r = l % n
     if r < 0:
         r += n
@@ -90,6 +100,45 @@ def axis_weights(t, w, beta, wts):
     return l0
 
 
+def kernel_poly(w, beta):
+    """Piecewise-polynomial table of the kernel weights (what the CPU uses: exp is its cost).
+
+    Returns ``coef`` (deg + 1, w), deg = w + 2, such that for ``xi = 2 (l0 - t + w/2) - 1`` in
+    [-1, 1) the weight of support cell ``i`` is ``sum_k coef[k, i] xi^(deg - k)``. Fitted by
+    least squares at Chebyshev points; the square-root kink of the kernel at the support edge
+    caps the fit error near ``exp(-beta)`` (4e-8 for w = 7, 3e-11 for w = 10: far below eps).
+    """
+    return _kernel_poly(int(w), float(beta))
+
+
+@functools.lru_cache(maxsize=64)
+def _kernel_poly(w, beta):
+    deg = w + 2
+    k = 4 * (deg + 1)
+    xi = np.cos(np.pi * (np.arange(k) + 0.5) / k)
+    u = 0.5 * (xi + 1.0) - 0.5 * w
+    coef = np.empty((deg + 1, w))
+    for i in range(w):
+        z = (u + i) * (2.0 / w)
+        vals = np.exp(beta * (np.sqrt(np.clip(1.0 - z * z, 0.0, None)) - 1.0))
+        coef[:, i] = np.polyfit(xi, vals, deg)
+    coef.setflags(write=False)
+    return coef
+
+
+@njit(cache=True)
+def axis_weights_poly(t, w, coef, wts):
+    """:func:`axis_weights` from the :func:`kernel_poly` table (Horner; no exp, no sqrt)."""
+    l0 = first_index(t, w)
+    xi = 2.0 * (l0 - t + 0.5 * w) - 1.0
+    for i in range(w):
+        wts[i] = coef[0, i]
+    for k in range(1, coef.shape[0]):
+        for i in range(w):
+            wts[i] = wts[i] * xi + coef[k, i]
+    return l0
+
+
 @njit(cache=True)
 def home_cell(t, n):
     """Fine-grid cell a point is binned by: ``floor(t)`` wrapped into [0, n)."""
@@ -106,17 +155,15 @@ def point_bin(x, y, z, n1, n2, n3, bs1, bs2, bs3, nb2, nb3):
 
 
 @njit(cache=True)
-def neighbour_bins(b, bs, n, w, out):
-    """Bins along one axis whose points can reach the cells of bin ``b``; return their count.
+def range_bins(start, stop, bs, n, w, out):
+    """Bins along one axis whose points can reach cells ``[start, stop)``; return their count.
 
     A point reaches cell ``l`` only if its home cell lies within ``w//2 + 1`` of ``l``, so the
-    bins covering ``[b*bs - m, end(b) - 1 + m]`` (periodically, each listed once, in a fixed
+    bins covering ``[start - m, stop - 1 + m]`` (periodically, each listed once, in a fixed
     order) are exactly the ones to visit. Works for any bin size, partial last bins and grids
-    smaller than three bins.
+    smaller than three bins; ``out`` needs ``(stop - start + 2 m) / bs + 2`` entries.
     """
     m = w // 2 + 1
-    start = b * bs
-    stop = min(start + bs, n)
     lo = start - m
     hi = stop - 1 + m
     nb = (n + bs - 1) // bs
@@ -138,6 +185,13 @@ def neighbour_bins(b, bs, n, w, out):
             count += 1
         q += min(bb * bs + bs, n) - qq
     return count
+
+
+@njit(cache=True)
+def neighbour_bins(b, bs, n, w, out):
+    """:func:`range_bins` for the cells of bin ``b`` (a tile of one bin)."""
+    start = b * bs
+    return range_bins(start, min(start + bs, n), bs, n, w, out)
 
 
 @njit(cache=True)
