@@ -78,7 +78,8 @@ def test_bindings_are_parsed():
     sigs = binding_signatures()
     # the families merged so far; a parse that finds fewer is broken, not the bindings
     for name in ("distance_topk_cuda", "pairwise_score_cuda", "segmented_argmin_cuda", "cg_dot_cuda",
-                 "cg_update_xr_cuda", "cg_update_p_cuda", "cg_residual_cuda", "fsc_accumulate_cuda"):
+                 "cg_update_xr_cuda", "cg_update_p_cuda", "cg_residual_cuda", "fsc_accumulate_cuda",
+                 "nufft_setpts_cuda", "nufft_spread_cuda", "nufft_interp_cuda"):
         assert name in sigs
     assert sigs["fsc_accumulate_cuda"][2] == ("dtype", "str", False)
     assert sigs["distance_topk_cuda"][-1] == ("stream", "ptr", True)
