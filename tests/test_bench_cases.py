@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from spkernels import BackendUnavailableError, _arrays, backends
 from spkernels.bench import registry
 

@@ -8,7 +8,7 @@ import numpy as np
 from ... import _arrays, backends
 from ..timing import synchronize
 
-__all__ = ["GPU", "require", "on_device", "to_host", "finish", "rel_err", "sanitize_buffers"]
+__all__ = ["GPU", "finish", "on_device", "rel_err", "require", "sanitize_buffers", "to_host"]
 
 GPU = ("cuda", "numba-cuda")
 

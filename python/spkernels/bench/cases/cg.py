@@ -20,12 +20,13 @@ complex vectors, float32 and float64, odd lengths) and compares it with NumPy.
 
 from __future__ import annotations
 
-import importlib
 import functools
+import importlib
 
 import numpy as np
 
 from ... import _errors
+
 # by module path: the package re-exports a function of the same name
 _cg = importlib.import_module("...kernels.cg", __package__)
 from ..registry import Prepared, register
@@ -142,7 +143,7 @@ def _sanitize_iteration(core, rng):
         state = np.zeros(m.STATE_SIZE)
         state[m.HERM_TOL] = 1e-3
         hist = np.full(4, np.nan)
-        (db, dax0, dx, dr, dp, dq, dst, dh, dwork), (pb, pax0, px, pr, pp, pq, pst, ph, pw) = \
+        (_db, _dax0, dx, dr, _dp, _dq, dst, dh, _dwork), (pb, pax0, px, pr, pp, pq, pst, ph, pw) = \
             _common.sanitize_buffers(b, ax0, x0, np.full(count, np.nan, dtype), np.full(count, np.nan, dtype),
                                      np.full(count, np.nan, dtype), state, hist,
                                      np.full(int(core.CG_WORK_SIZE), np.nan))
@@ -152,7 +153,7 @@ def _sanitize_iteration(core, rng):
         r = dr.get()
         p = r.copy()
         q = (dvec * p).astype(dtype)
-        (dp2, dq2), (pp, pq) = _common.sanitize_buffers(p, q)
+        (dp2, _dq2), (pp, pq) = _common.sanitize_buffers(p, q)
         core.cg_dot_cuda(pp, pq, n, cplx, tag, pst, ph, m.DOT_PQ, pw, 0)
         core.cg_update_xr_cuda(px, pr, pp, pq, n, tag, pst, ph, pw, 0)
         core.cg_update_p_cuda(pp, pr, n, tag, pst, 0)

@@ -43,15 +43,18 @@ def _check(models, data, truth, index, score, size, precision, backend) -> None:
     if wrong.size:
         raise RuntimeError(f"distance_argmin case: backend {backend!r} picked the wrong model for {wrong.size} of "
                            f"{truth.size} rows (first: row {wrong[0]}, got {index[wrong[0]]}, want {truth[wrong[0]]})")
-    # float64 score of each winning pair, computed row by row without forming R x N
+    # float64 score of each winning pair and its documented bound, kappa * (a_r + b_n + 2 |x| |y|)
+    # with a_r, b_n the squared norms; in row blocks, never forming R x N or a float64 copy
     ref = np.empty(truth.size)
+    bound = np.empty(truth.size)
     for n0 in range(0, truth.size, 1024):
-        d = models[truth[n0:n0 + 1024]].astype(np.float64) - data[n0:n0 + 1024].astype(np.float64)
+        xm = models[truth[n0:n0 + 1024]].astype(np.float64)
+        yd = data[n0:n0 + 1024].astype(np.float64)
+        d = xm - yd
         ref[n0:n0 + 1024] = np.einsum("ij,ij->i", d, d)
-    # documented bound: kappa * (a_r + b_n + 2 ||x|| ||y||) with a_r, b_n the squared norms
-    xx = np.einsum("ij,ij->i", models[truth].astype(np.float64), models[truth].astype(np.float64))
-    yy = np.einsum("ij,ij->i", data.astype(np.float64), data.astype(np.float64))
-    bound = _dist.ERROR_BOUND[_PRECISION[precision]] * (xx + yy + 2.0 * np.sqrt(xx * yy))
+        xx, yy = np.einsum("ij,ij->i", xm, xm), np.einsum("ij,ij->i", yd, yd)
+        bound[n0:n0 + 1024] = xx + yy + 2.0 * np.sqrt(xx * yy)
+    bound *= _dist.ERROR_BOUND[_PRECISION[precision]]
     excess = np.abs(score - ref) - bound
     if not np.all(np.isfinite(score)) or excess.max() > 0:
         raise RuntimeError(f"distance_argmin case: backend {backend!r} scores exceed the documented bound "
@@ -115,7 +118,7 @@ def _san_inputs(rng):
 def _sanitize_topk(core, rng):
     R, N, P = _SAN
     models, data, weights = _san_inputs(rng)
-    (dm, dd, dw), (pm, pd, pw) = _common.sanitize_buffers(models, data, weights)
+    _keep, (pm, pd, pw) = _common.sanitize_buffers(models, data, weights)  # `keep` owns the buffers
     for metric in (0, 1):
         for prec in _CUDA_PRECISIONS:
             for k, wptr in ((1, 0), (5, pw)):
@@ -136,7 +139,7 @@ def _sanitize_topk(core, rng):
 def _sanitize_pairwise(core, rng):
     R, N, P = _SAN
     models, data, weights = _san_inputs(rng)
-    (dm, dd, dw), (pm, pd, pw) = _common.sanitize_buffers(models, data, weights)
+    _keep, (pm, pd, pw) = _common.sanitize_buffers(models, data, weights)  # `keep` owns the buffers
     for metric in (0, 1):
         for prec in _CUDA_PRECISIONS:
             (out,), (po,) = _common.sanitize_buffers(np.full((R, N), np.nan, np.float32))
@@ -157,7 +160,7 @@ def _sanitize_segmented(core, rng):
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     values = rng.standard_normal(int(offsets[-1])).astype(np.float32)
     S = lengths.size
-    (dv, do, oi, ov), (pv, po, pi, pval) = _common.sanitize_buffers(
+    (_dv, _do, oi, ov), (pv, po, pi, pval) = _common.sanitize_buffers(
         values, offsets, np.full(S, -7, np.int64), np.full(S, np.nan, np.float32))
     core.segmented_argmin_cuda(pv, po, S, pi, pval, 0)
     core.cuda_synchronize()

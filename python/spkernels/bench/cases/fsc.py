@@ -13,6 +13,7 @@ FFT, ``bincount``): voxel counts exactly, sums within 1e-4 (float32) / 1e-10 (fl
 from __future__ import annotations
 
 import importlib
+
 import numpy as np
 
 # by module path: the package re-exports a function of the same name
@@ -121,7 +122,7 @@ def _sanitize_accumulate(core, rng):
         _, n_shells, scale = _fsc._shells(shape, 1.0, None)
         f1 = np.fft.rfftn(v1).astype(np.complex64 if tag == "c64" else np.complex128)
         f2 = np.fft.rfftn(v2).astype(f1.dtype)
-        (d1, d2, ds), (p1, p2, ps) = _common.sanitize_buffers(f1, f2, np.full(n_shells * 4, np.nan))
+        (_d1, _d2, ds), (p1, p2, ps) = _common.sanitize_buffers(f1, f2, np.full(n_shells * 4, np.nan))
         core.fsc_accumulate_cuda(p1, p2, tag, *shape, *scale, n_shells, ps, 0)
         core.cuda_synchronize()
         _check(ds.get().reshape(n_shells, 4), _fsc._reference_sums(v1, v2, n_shells, scale), precision,

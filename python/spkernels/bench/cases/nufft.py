@@ -140,7 +140,7 @@ def _sanitize_setpts(core, rng):
     for precision in _EPS:
         (x, y, z, ref_perm, ref_offs), tag, _, _, _ = _san_points(rng, precision)
         nbins = ref_offs.shape[0] - 1
-        (dx, dy, dz, dperm, doffs), (px, py, pz, pperm, poffs) = _common.sanitize_buffers(
+        (_dx, _dy, _dz, dperm, doffs), (px, py, pz, pperm, poffs) = _common.sanitize_buffers(
             x, y, z, np.full(_SAN_M, -7, np.int64), np.full(nbins + 1, -7, np.int64))
         core.nufft_setpts_cuda(px, py, pz, _SAN_M, *_SAN_FINE, *_SAN_BIN, tag, pperm, poffs, 0)
         core.cuda_synchronize()
@@ -155,12 +155,12 @@ def _sanitize_setpts(core, rng):
 def _sanitize_spread(core, rng):
     for precision in _EPS:
         (x, y, z, perm, offs), tag, w, beta, ref = _san_points(rng, precision)
-        keep, (px, py, pz, pperm, poffs) = _common.sanitize_buffers(x, y, z, perm, offs)
+        _keep, (px, py, pz, pperm, poffs) = _common.sanitize_buffers(x, y, z, perm, offs)
         c = _random_complex((_SAN_NV, _SAN_M), precision, rng)
         expect = ref.spread(x, y, z, c, perm, offs, _SAN_FINE, _SAN_BIN, w, beta, "gather")
         for method in ("gather", "scatter"):
             poison = np.full((_SAN_NV, *_SAN_FINE), np.nan, precision)
-            (dc, dfine), (pc, pfine) = _common.sanitize_buffers(c, poison)
+            (_dc, dfine), (pc, pfine) = _common.sanitize_buffers(c, poison)
             core.nufft_spread_cuda(px, py, pz, pc, _SAN_NV, _SAN_M, pperm, poffs, *_SAN_FINE, *_SAN_BIN, int(w),
                                    float(beta), tag, method, pfine, 0)
             core.cuda_synchronize()
@@ -172,10 +172,10 @@ def _sanitize_spread(core, rng):
 def _sanitize_interp(core, rng):
     for precision in _EPS:
         (x, y, z, perm, offs), tag, w, beta, ref = _san_points(rng, precision)
-        keep, (px, py, pz, pperm, poffs) = _common.sanitize_buffers(x, y, z, perm, offs)
+        _keep, (px, py, pz, pperm, poffs) = _common.sanitize_buffers(x, y, z, perm, offs)
         fine = _random_complex((_SAN_NV, *_SAN_FINE), precision, rng)
         expect = ref.interp(x, y, z, fine, perm, w, beta)
-        (dfine, dout), (pfine, pout) = _common.sanitize_buffers(fine, np.full((_SAN_NV, _SAN_M), np.nan, precision))
+        (_dfine, dout), (pfine, pout) = _common.sanitize_buffers(fine, np.full((_SAN_NV, _SAN_M), np.nan, precision))
         core.nufft_interp_cuda(px, py, pz, pfine, _SAN_NV, _SAN_M, pperm, *_SAN_FINE, int(w), float(beta), tag, pout, 0)
         core.cuda_synchronize()
         err = _common.rel_err(dout.get(), expect)
