@@ -22,6 +22,8 @@ import time
 import numpy as np
 
 from spkernels import backends
+
+from .common import SMALL
 from spkernels.kernels import ToeplitzNormalOperator, cg
 
 GPU = ("cuda", "numba-cuda")
@@ -64,8 +66,11 @@ def _best(fn, repeat=3):
     return best
 
 
+CPU_M = 33 if SMALL else 81  # SPK_BENCH_SMALL=1: smoke runs
+
+
 class CGMerge:
-    params = (["cuda", "numba-cuda", "cpu", "numba-cpu"], [81, 128])
+    params = (["cuda", "numba-cuda", "cpu", "numba-cpu"], [CPU_M, 128])
     param_names = ["backend", "M"]
     timeout = 600
 
@@ -73,8 +78,8 @@ class CGMerge:
         if not backends.is_available(backend):
             raise NotImplementedError(f"{backend} unavailable")
         gpu = backend in GPU
-        if not gpu and m > 81:
-            raise NotImplementedError("CPU backends run M = 81 only (see module docstring)")
+        if not gpu and m != CPU_M:
+            raise NotImplementedError(f"CPU backends run M = {CPU_M} only (see module docstring)")
         if gpu:
             try:
                 import cupy  # noqa: F401

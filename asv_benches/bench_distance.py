@@ -24,7 +24,7 @@ from spkernels import backends
 from spkernels.kernels import distance_argmin
 from spkernels.kernels.distance import SUPPORTED_PRECISIONS
 
-SMALL = os.environ.get("SPK_BENCH_SMALL", "0") not in ("", "0")
+from .common import SMALL  # noqa: E402  (SPK_BENCH_SMALL=1 shrinks sizes for smoke runs)
 CPU_SIZE = (256, 256, 512) if SMALL else (2048, 2048, 4096)
 GPU_SIZE = (2048, 2048, 1024) if SMALL else (32768, 32768, 16384)
 METRICS = ["euclidean", "poisson"]

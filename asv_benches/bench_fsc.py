@@ -14,6 +14,8 @@ import time
 import numpy as np
 
 from spkernels import backends
+
+from .common import SMALL
 from spkernels.kernels import fsc
 from spkernels.kernels.fsc import _shells
 
@@ -38,8 +40,11 @@ def _best(fn, repeat=5):
     return best
 
 
+CPU_N = 48 if SMALL else 128  # SPK_BENCH_SMALL=1: smoke runs
+
+
 class FSC:
-    params = (["cuda", "numba-cuda", "cpu", "numba-cpu"], [128, 256, 512], ["float32", "float64"])
+    params = (["cuda", "numba-cuda", "cpu", "numba-cpu"], [CPU_N, 256, 512], ["float32", "float64"])
     param_names = ["backend", "n", "dtype"]
     timeout = 300
 
@@ -47,7 +52,7 @@ class FSC:
         if not backends.is_available(backend):
             raise NotImplementedError(f"{backend} unavailable")
         if (backend in GPU) != (n >= 256):
-            raise NotImplementedError("GPU backends at 256³/512³, CPU backends at 128³")
+            raise NotImplementedError(f"GPU backends at 256³/512³, CPU backends at {CPU_N}³")
         rng = np.random.default_rng(0)
         v1 = rng.standard_normal((n, n, n), dtype=np.float32).astype(dtype)
         v2 = (v1 + rng.standard_normal((n, n, n), dtype=np.float32)).astype(dtype)

@@ -27,6 +27,8 @@ shared through a JSON file written by ``bench_ceilings.py`` earlier in the same 
 
 from __future__ import annotations
 
+import os
+
 from spkernels import backends as _backends
 from spkernels._errors import BackendUnavailableError
 from spkernels.bench import ceilings as _ceilings
@@ -41,6 +43,11 @@ CPU_AND_GPU = GPU_BACKENDS + CPU_BACKENDS
 # Named sizes: "small" keeps one quick run of a family file on a 2-core CPU under a minute;
 # "full" fills a datacentre GPU and is skipped on CPU backends (see size_allowed).
 SIZES = ["small", "full"]
+
+
+# Smoke runs (the test suite's quick asv run): every family shrinks its CPU sizes so the whole
+# suite proves it still runs in about a minute; such runs save nothing.
+SMALL = os.environ.get("SPK_BENCH_SMALL", "0") not in ("", "0")
 
 
 def skip(reason: str):
