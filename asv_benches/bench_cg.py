@@ -17,13 +17,12 @@ slow for a quick run on a small CPU; GPU backends run M = 81 and 128.
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 
 from spkernels import backends
 
-from .common import SMALL
+from .common import SMALL, best_time
 from spkernels.kernels import ToeplitzNormalOperator, cg
 
 GPU = ("cuda", "numba-cuda")
@@ -57,13 +56,7 @@ def _operator(m, gpu):
 
 
 def _best(fn, repeat=3):
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        _sync()
-        best = min(best, time.perf_counter() - t0)
-    return best
+    return best_time(fn, _sync, repeat)
 
 
 CPU_M = 33 if SMALL else 81  # SPK_BENCH_SMALL=1: smoke runs

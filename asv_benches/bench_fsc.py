@@ -9,13 +9,12 @@ where the issue's target is ">= 50% of memory bandwidth"; host memcpy on the CPU
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 
 from spkernels import backends
 
-from .common import SMALL
+from .common import SMALL, best_time
 from spkernels.kernels import fsc
 from spkernels.kernels.fsc import _shells
 
@@ -32,12 +31,7 @@ def _sync():
 
 
 def _best(fn, repeat=5):
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+    return best_time(fn, None, repeat)
 
 
 CPU_N = 48 if SMALL else 128  # SPK_BENCH_SMALL=1: smoke runs

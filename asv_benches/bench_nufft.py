@@ -18,11 +18,10 @@ faster) time the executes themselves in the same process, best of ``REPEAT``.
 from __future__ import annotations
 
 import os
-import time
 
 import numpy as np
 
-from .common import SMALL
+from .common import SMALL, best_time
 
 EPS = 1e-6
 MODES = (81, 81, 81)
@@ -36,13 +35,7 @@ def _skip(why):
 
 
 def _best(fn, sync, repeat=REPEAT):
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        best = min(best, time.perf_counter() - t0)
-    return best
+    return best_time(fn, sync, repeat)
 
 
 def _nothing():
