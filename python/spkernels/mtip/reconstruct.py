@@ -41,6 +41,8 @@ from .phasing import PhasingSchedule, autocorrelation, gaussian_filter, phase
 
 log = logging.getLogger("spkernels.mtip.reconstruct")
 
+_SEED_SALT = 0x4D544950  # "MTIP": separates reconstruct's random stream from simulate's
+
 
 # --------------------------------------------------------------------------------------------
 # Configuration
@@ -526,7 +528,10 @@ def reconstruct(data: SPIData, config: MTIPConfig | None = None, *, checkpoint=N
         if state["n_images"] != data.n_images:
             raise ValueError("checkpoint was written for a different dataset (image count differs)")
     if state is None:
-        rng = np.random.default_rng(cfg.seed)
+        # A stream of its own: simulate(seed=k) draws its true orientations first from
+        # default_rng(k), so default_rng(cfg.seed) would start a run with the same k exactly at
+        # the truth (the demo passes one seed to both).
+        rng = np.random.default_rng([cfg.seed, _SEED_SALT])
         quats_all = random_orientations(data.n_images, rng)
         if initial_orientations is not None:
             quats_all = np.asarray(initial_orientations, dtype=np.float64).reshape(data.n_images, 4).copy()
