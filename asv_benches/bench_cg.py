@@ -17,11 +17,12 @@ slow for a quick run on a small CPU; GPU backends run M = 81 and 128.
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 
 from spkernels import backends
+
+from .common import SMALL, best_time
 from spkernels.kernels import ToeplitzNormalOperator, cg
 
 GPU = ("cuda", "numba-cuda")
@@ -55,17 +56,14 @@ def _operator(m, gpu):
 
 
 def _best(fn, repeat=3):
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        _sync()
-        best = min(best, time.perf_counter() - t0)
-    return best
+    return best_time(fn, _sync, repeat)
+
+
+CPU_M = 33 if SMALL else 81  # SPK_BENCH_SMALL=1: smoke runs
 
 
 class CGMerge:
-    params = (["cuda", "numba-cuda", "cpu", "numba-cpu"], [81, 128])
+    params = (["cuda", "numba-cuda", "cpu", "numba-cpu"], [CPU_M, 128])
     param_names = ["backend", "M"]
     timeout = 600
 
@@ -73,8 +71,8 @@ class CGMerge:
         if not backends.is_available(backend):
             raise NotImplementedError(f"{backend} unavailable")
         gpu = backend in GPU
-        if not gpu and m > 81:
-            raise NotImplementedError("CPU backends run M = 81 only (see module docstring)")
+        if not gpu and m != CPU_M:
+            raise NotImplementedError(f"CPU backends run M = {CPU_M} only (see module docstring)")
         if gpu:
             try:
                 import cupy  # noqa: F401

@@ -15,8 +15,6 @@ sizes. Unavailable backends and precisions a backend cannot do are skipped by ra
 
 from __future__ import annotations
 
-import os
-import time
 
 import numpy as np
 
@@ -24,7 +22,7 @@ from spkernels import backends
 from spkernels.kernels import distance_argmin
 from spkernels.kernels.distance import SUPPORTED_PRECISIONS
 
-SMALL = os.environ.get("SPK_BENCH_SMALL", "0") not in ("", "0")
+from .common import SMALL, best_time  # noqa: E402  (SPK_BENCH_SMALL=1 shrinks sizes for smoke runs)
 CPU_SIZE = (256, 256, 512) if SMALL else (2048, 2048, 4096)
 GPU_SIZE = (2048, 2048, 1024) if SMALL else (32768, 32768, 16384)
 METRICS = ["euclidean", "poisson"]
@@ -32,15 +30,6 @@ CPU_PRECISIONS = ["fp32", "fp64"]
 GPU_PRECISIONS = ["fp32", "3xtf32", "tf32", "bf16", "fp16"]
 
 
-def _best_time(fn, sync=None, repeat=1):
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        if sync is not None:
-            sync()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def _host_inputs(R, N, P, dtype, seed=0):
@@ -92,14 +81,14 @@ class CPUDistance:
         self.run()
 
     def track_tflops(self, backend, precision, metric):
-        return self.flops / _best_time(self.run) / 1e12
+        return self.flops / best_time(self.run, repeat=1) / 1e12
 
     track_tflops.unit = "TFLOP/s"
 
     def track_ratio_vs_numpy(self, backend, precision, metric):
-        t = _best_time(self.run)
+        t = best_time(self.run, repeat=1)
         self.peer()
-        return t / _best_time(self.peer)
+        return t / best_time(self.peer, repeat=1)
 
     track_ratio_vs_numpy.unit = "time / NumPy peer time"
 
@@ -124,7 +113,7 @@ class CPUNumpyPeer:
         self.peer()
 
     def track_tflops(self, precision, metric):
-        return self.flops / _best_time(self.peer) / 1e12
+        return self.flops / best_time(self.peer, repeat=1) / 1e12
 
     track_tflops.unit = "TFLOP/s"
 
@@ -230,15 +219,15 @@ class GPUDistance:
         self.sync()
 
     def track_tflops(self, backend, precision, metric):
-        return self.flops / _best_time(self.run, self.sync, repeat=2) / 1e12
+        return self.flops / best_time(self.run, self.sync, repeat=2) / 1e12
 
     track_tflops.unit = "TFLOP/s"
 
     def track_ratio_vs_cupy(self, backend, precision, metric):
-        t = _best_time(self.run, self.sync, repeat=2)
+        t = best_time(self.run, self.sync, repeat=2)
         self.peer()
         self.sync()
-        return t / _best_time(self.peer, self.sync, repeat=2)
+        return t / best_time(self.peer, self.sync, repeat=2)
 
     track_ratio_vs_cupy.unit = "time / CuPy peer time"
 
@@ -268,6 +257,6 @@ class GPUCupyPeer:
         self.sync()
 
     def track_tflops(self, precision, metric):
-        return self.flops / _best_time(self.peer, self.sync, repeat=2) / 1e12
+        return self.flops / best_time(self.peer, self.sync, repeat=2) / 1e12
 
     track_tflops.unit = "TFLOP/s"

@@ -9,11 +9,12 @@ where the issue's target is ">= 50% of memory bandwidth"; host memcpy on the CPU
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 
 from spkernels import backends
+
+from .common import SMALL, best_time
 from spkernels.kernels import fsc
 from spkernels.kernels.fsc import _shells
 
@@ -30,16 +31,14 @@ def _sync():
 
 
 def _best(fn, repeat=5):
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+    return best_time(fn, None, repeat)
+
+
+CPU_N = 48 if SMALL else 128  # SPK_BENCH_SMALL=1: smoke runs
 
 
 class FSC:
-    params = (["cuda", "numba-cuda", "cpu", "numba-cpu"], [128, 256, 512], ["float32", "float64"])
+    params = (["cuda", "numba-cuda", "cpu", "numba-cpu"], [CPU_N, 256, 512], ["float32", "float64"])
     param_names = ["backend", "n", "dtype"]
     timeout = 300
 
@@ -47,7 +46,7 @@ class FSC:
         if not backends.is_available(backend):
             raise NotImplementedError(f"{backend} unavailable")
         if (backend in GPU) != (n >= 256):
-            raise NotImplementedError("GPU backends at 256³/512³, CPU backends at 128³")
+            raise NotImplementedError(f"GPU backends at 256³/512³, CPU backends at {CPU_N}³")
         rng = np.random.default_rng(0)
         v1 = rng.standard_normal((n, n, n), dtype=np.float32).astype(dtype)
         v2 = (v1 + rng.standard_normal((n, n, n), dtype=np.float32)).astype(dtype)

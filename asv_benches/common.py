@@ -27,6 +27,9 @@ shared through a JSON file written by ``bench_ceilings.py`` earlier in the same 
 
 from __future__ import annotations
 
+import os
+import time
+
 from spkernels import backends as _backends
 from spkernels._errors import BackendUnavailableError
 from spkernels.bench import ceilings as _ceilings
@@ -41,6 +44,11 @@ CPU_AND_GPU = GPU_BACKENDS + CPU_BACKENDS
 # Named sizes: "small" keeps one quick run of a family file on a 2-core CPU under a minute;
 # "full" fills a datacentre GPU and is skipped on CPU backends (see size_allowed).
 SIZES = ["small", "full"]
+
+
+# Smoke runs (the test suite's quick asv run): every family shrinks its CPU sizes so the whole
+# suite proves it still runs in about a minute; such runs save nothing.
+SMALL = os.environ.get("SPK_BENCH_SMALL", "0") not in ("", "0")
 
 
 def skip(reason: str):
@@ -75,6 +83,19 @@ def require_backend(backend: str, supported=None) -> str:
 def size_allowed(backend: str, size: str) -> bool:
     """Whether `size` runs on `backend`: every size on GPUs, only "small" on CPUs."""
     return is_gpu_backend(backend) or size == "small"
+
+
+def best_time(fn, sync=None, repeat: int = 3) -> float:
+    """Shortest wall time of `repeat` calls of ``fn()``, each followed by ``sync()`` when given
+    (so queued device work is inside the timing)."""
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        if sync is not None:
+            sync()
+        best = min(best, time.perf_counter() - t0)
+    return best
 
 
 def sync(backend: str) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,18 +9,10 @@ from scipy.spatial.transform import Rotation
 
 from spkernels import geometry as g
 
-def _shared_data() -> Path:
-    """``shared/data`` beside the repository (or named by SPK_SHARED_DATA)."""
-    env = os.environ.get("SPK_SHARED_DATA")
-    if env:
-        return Path(env)
-    for parent in Path(__file__).resolve().parents:
-        if (parent / "shared" / "data").is_dir():
-            return parent / "shared" / "data"
-    return Path("shared/data")
+from _data import DATA
 
 
-DATA = _shared_data()
+
 
 
 # -- quaternions ---------------------------------------------------------------------------

@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from spkernels import io as sio
 
-
-def _shared_data() -> Path:
-    """``shared/data`` beside the repository (or named by SPK_SHARED_DATA)."""
-    env = os.environ.get("SPK_SHARED_DATA")
-    if env:
-        return Path(env)
-    for parent in Path(__file__).resolve().parents:
-        if (parent / "shared" / "data").is_dir():
-            return parent / "shared" / "data"
-    return Path("shared/data")
+from _data import DATA
 
 
-DATA = _shared_data()
+
+
 PDB = DATA / "2cex.pdb"
 MRC = DATA / "ribosome70S_65.mrc"
 needs_data = pytest.mark.skipif(not PDB.exists(), reason=f"shared test data not found at {DATA}")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,29 +20,20 @@ from spkernels.mtip import (
 )
 from spkernels.mtip.density import resolve_nufft3d2
 
-
-def _shared_data() -> Path:
-    env = os.environ.get("SPK_SHARED_DATA")
-    if env:
-        return Path(env)
-    for parent in Path(__file__).resolve().parents:
-        if (parent / "shared" / "data").is_dir():
-            return parent / "shared" / "data"
-    return Path("shared/data")
+from _data import DATA
 
 
-PDB = _shared_data() / "2cex.pdb"
+
+
+PDB = DATA / "2cex.pdb"
 
 
 @pytest.fixture(scope="module")
 def nufft():
-    """The package's type-2 NUFFT when it is built, else finufft's (same signature)."""
-    try:
-        from spkernels.kernels import nufft3d2  # noqa: F401
+    """The package's own type-2 NUFFT (the simulation's default)."""
+    from spkernels.kernels import nufft3d2
 
-        return nufft3d2
-    except ImportError:
-        return pytest.importorskip("finufft").nufft3d2
+    return nufft3d2
 
 
 def _gaussians(rng, k=6, radius=20.0, wmin=10.0, wmax=60.0):

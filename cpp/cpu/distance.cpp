@@ -17,6 +17,7 @@
 #include <omp.h>
 #endif
 
+#include "spk/cpu_threads.h"
 #include "spk/distance.h"
 
 namespace spk::distance::cpu {
@@ -30,13 +31,7 @@ constexpr int NC = 128;
 constexpr int KC = kCpuChunk;
 constexpr int kMaxSplits = 64;
 
-int max_threads() {
-#ifdef SPK_WITH_OPENMP
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
-}
+using spk::cpu::max_threads;
 
 // 64-byte aligned scratch that frees itself.
 template <class T>

@@ -29,6 +29,7 @@
 #include <omp.h>
 #endif
 
+#include "spk/cpu_threads.h"
 #include "spk/nufft.h"
 
 namespace spk::cpu::nufft {
@@ -52,27 +53,9 @@ constexpr std::size_t kScatterPrivateBytes = std::size_t(2) << 30;
 #define SPK_RESTRICT
 #endif
 
-int max_threads() {
-#ifdef SPK_WITH_OPENMP
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
-}
-int thread_id() {
-#ifdef SPK_WITH_OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
-}
-int num_threads() {
-#ifdef SPK_WITH_OPENMP
-  return omp_get_num_threads();
-#else
-  return 1;
-#endif
-}
+using spk::cpu::max_threads;
+using spk::cpu::num_threads;
+using spk::cpu::thread_id;
 
 // ---- Horner table -------------------------------------------------------------------------
 

@@ -37,27 +37,15 @@ def resolve_nufft3d2(nufft=None):
     """The type-2 NUFFT to use: `nufft` when given, else ``spkernels.kernels.nufft3d2``.
 
     Any callable with finufft's signature ``nufft3d2(x, y, z, f, eps=..., isign=...)`` works
-    (``finufft.nufft3d2`` included). When the package's NUFFT is not available (it is built in
-    its own family), finufft is used if installed, with a warning.
+    (``finufft.nufft3d2`` included, e.g. to cross-check the package's own NUFFT).
     """
     if nufft is not None:
         if not callable(nufft):
             raise TypeError(f"`nufft` must be callable like nufft3d2(x, y, z, f, eps=, isign=), got {nufft!r}")
         return nufft
-    try:
-        from ..kernels import nufft3d2  # type: ignore[attr-defined]
+    from ..kernels import nufft3d2
 
-        return nufft3d2
-    except ImportError:
-        pass
-    try:
-        import finufft
-
-        log.warning("spkernels.kernels.nufft3d2 is not available; using finufft.nufft3d2")
-        return finufft.nufft3d2
-    except ImportError:
-        raise ImportError("no type-2 NUFFT available: spkernels.kernels.nufft3d2 is missing "
-                          "and finufft is not installed") from None
+    return nufft3d2
 
 
 @dataclass(frozen=True, eq=False)

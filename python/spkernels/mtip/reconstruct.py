@@ -41,6 +41,8 @@ from .phasing import PhasingSchedule, autocorrelation, gaussian_filter, phase
 
 log = logging.getLogger("spkernels.mtip.reconstruct")
 
+_SEED_SALT = 0x4D544950  # "MTIP": separates reconstruct's random stream from simulate's
+
 
 # --------------------------------------------------------------------------------------------
 # Configuration
@@ -111,6 +113,21 @@ class MTIPConfig:
     slice_phased : bool
         Slice the autocorrelation of the phased density (consistent with a real, compact
         object) rather than the merged autocorrelation.
+    switch_margin : float
+        Hysteresis: an image leaves its current orientation only for a candidate whose score
+        beats the current one by ``switch_margin`` standard deviations of the score difference
+        (Poisson noise of ``Σ d log(m_new / m_cur)``). Counters the winner's curse of taking the
+        best of many noisy scores. 0 disables.
+    local_candidates : int
+        Random perturbations of each image's current orientation offered as extra candidates
+        (local refinement).
+    local_angle : float or None
+        Degrees; rotation angle of the perturbations (None: half the reference grid spacing).
+    soft_stages : int
+        The first ``soft_stages`` stages use EMC-like soft assignment (:func:`soft_assign`)
+        instead of the best match per image.
+    soft_temperature : float
+        Temperature of the soft weights in units of each image's score spread.
     """
 
     seed: int = 0
@@ -128,6 +145,11 @@ class MTIPConfig:
     backend: str = "auto"
     keep_current: bool = True
     slice_phased: bool = True
+    switch_margin: float = 0.0
+    local_candidates: int = 0
+    local_angle: float | None = None
+    soft_stages: int = 0
+    soft_temperature: float = 1.0
 
     def __post_init__(self):
         stages = tuple(s if isinstance(s, Stage) else Stage(**s) for s in self.stages)
@@ -138,6 +160,12 @@ class MTIPConfig:
             raise ValueError(f"`particle_diameter` must be > 0 Å, got {self.particle_diameter}")
         if not self.box_factor >= 2.0:
             raise ValueError(f"`box_factor` must be >= 2 (the autocorrelation spans twice the particle), got {self.box_factor}")
+        if self.switch_margin < 0 or self.local_candidates < 0 or self.soft_stages < 0:
+            raise ValueError("`switch_margin`, `local_candidates` and `soft_stages` must be >= 0")
+        if self.local_angle is not None and not self.local_angle > 0:
+            raise ValueError(f"`local_angle` must be > 0 degrees, got {self.local_angle}")
+        if not self.soft_temperature > 0:
+            raise ValueError(f"`soft_temperature` must be > 0, got {self.soft_temperature}")
         for name in ("n_phasing_runs", "cg_maxiter", "reference_batch"):
             if getattr(self, name) < 1:
                 raise ValueError(f"`{name}` must be >= 1")
@@ -238,16 +266,35 @@ class SPIData:
 # --------------------------------------------------------------------------------------------
 
 
-def orientation_errors(estimated, true) -> np.ndarray:
+def orientation_errors(estimated, true, *, allow_mirror: bool = True) -> np.ndarray:
     """Per-image angular error (degrees) after removing the best global rotation.
 
-    A reconstruction is only defined up to a global rotation G: R_est,n ≈ G · R_true,n. G is
-    the quaternion average of R_est,n R_true,nᵀ; errors are the angles of the residuals.
+    A reconstruction is only defined up to a global rotation of its density, ρ_est(x) =
+    ρ(Hᵀx). Pixels are sliced at ``Rᵀ s``, so the orientations that fit the same data are
+    R_est,n = R_true,n · Hᵀ: the global rotation multiplies from the right (particle frame).
+    Hᵀ is the quaternion average of R_true,nᵀ R_est,n; errors are the angles of the residuals.
+
+    With `allow_mirror` the reconstruction may also be the mirror image of the truth. Diffraction
+    on a nearly flat Ewald sphere cannot tell the hands apart (a mirror through the detector
+    plane moves pixels only by their small s_z), so MTIP converges to either hand; for the
+    mirrored density the orientations are the truth's conjugated by the mirror, M R M, which no
+    global rotation absorbs: measured against the wrong hand a converged run shows ~120° errors.
+    Both hands are tried and the one with the smaller median error is returned.
     """
     qe = np.asarray(estimated, dtype=np.float64)
     qt = np.asarray(true, dtype=np.float64)
+    best = _errors_up_to_rotation(qe, qt)
+    if allow_mirror:
+        # M R M for the mirror M = diag(1, 1, -1): the axis v maps to -M v, the angle is kept.
+        other = _errors_up_to_rotation(qe, qt * np.array([1, -1, -1, 1]))
+        if np.median(other) < np.median(best):
+            best = other
+    return best
+
+
+def _errors_up_to_rotation(qe: np.ndarray, qt: np.ndarray) -> np.ndarray:
     conj = qt * np.array([1, -1, -1, -1])
-    rel = quaternion_multiply(qe, conj)  # G_n
+    rel = quaternion_multiply(conj, qe)  # R_true,nᵀ R_est,n = Hᵀ for every n when exact
     # Mean of ±q: dominant eigenvector of Σ q qᵀ (sign-invariant).
     _, vecs = np.linalg.eigh(rel.T @ rel)
     g = vecs[:, -1]
@@ -359,6 +406,19 @@ def _fit_scale(slices: np.ndarray, data_mean_total: float, w: np.ndarray) -> flo
     return data_mean_total / tot if tot > 0 else 1.0
 
 
+def _small_rotations(n: int, angle_rad: float, rng: np.random.Generator) -> np.ndarray:
+    """`n` rotations by `angle_rad` about uniformly random axes."""
+    ax = rng.standard_normal((n, 3))
+    ax /= np.linalg.norm(ax, axis=1, keepdims=True)
+    h = 0.5 * angle_rad
+    return np.concatenate([np.full((n, 1), math.cos(h)), ax * math.sin(h)], axis=1)
+
+
+def _grid_spacing(n_references: int) -> float:
+    """Typical angle (radians) between neighbours of a near-uniform set of `n_references` rotations."""
+    return (8 * np.pi**2 / n_references) ** (1.0 / 3.0) / 2.0
+
+
 def match_orientations(ac, data_sel, s_sel, w, current, dx, stage: Stage, cfg: MTIPConfig,
                        rng: np.random.Generator, comm=None):
     """Best orientation per image among fresh references and (optionally) its current one.
@@ -375,34 +435,98 @@ def match_orientations(ac, data_sel, s_sel, w, current, dx, stage: Stage, cfg: M
     # does not depend on orientation.
     first = refs[: min(cfg.reference_batch, len(refs))]
     scale = _fit_scale(np.maximum(slice_model(ac, first, s_sel, dx, eps=cfg.eps, backend=cfg.backend), 0), data_total, w)
+
+    def model_of(q):
+        return np.maximum(scale * slice_model(ac, q, s_sel, dx, eps=cfg.eps, backend=cfg.backend), floor_base)
+
     acc = K.ArgminAccumulator(n, 1, data=data_sel, metric="poisson", weights=w, backend=cfg.backend)
     for start in range(0, len(refs), cfg.reference_batch):
         batch = refs[start:start + cfg.reference_batch]
-        model = np.maximum(scale * slice_model(ac, batch, s_sel, dx, eps=cfg.eps, backend=cfg.backend), floor_base)
-        acc.update(model.astype(data_sel.dtype), start)
+        acc.update(model_of(batch).astype(data_sel.dtype), start)
+    table = [refs]
+    own_scores = None
     if cfg.keep_current and current is not None:
-        own = np.maximum(scale * slice_model(ac, current, s_sel, dx, eps=cfg.eps, backend=cfg.backend), floor_base)
+        own = model_of(current)
         own_scores = _poisson_scores(own, data_sel, w)
         acc.offer(len(refs) + np.arange(n), own_scores)
+        table.append(current)
+        if cfg.local_candidates:
+            nl = cfg.local_candidates
+            angle = math.radians(cfg.local_angle) if cfg.local_angle else _grid_spacing(stage.n_references) / 2
+            loc = quaternion_multiply(_small_rotations(n * nl, angle, rng), np.repeat(current, nl, axis=0))
+            loc_scores = np.empty(n * nl)
+            step = max(1, cfg.reference_batch)
+            for a in range(0, n * nl, step):
+                rows = np.arange(a, min(a + step, n * nl)) // nl
+                loc_scores[a:a + step] = _poisson_scores(model_of(loc[a:a + step]), data_sel[rows], w)
+            acc.offer(len(refs) + n + np.arange(n * nl).reshape(n, nl), loc_scores.reshape(n, nl))
+            table.append(loc)
+    table = np.concatenate(table)
     res = acc.result()
-    idx = np.asarray(res.index)[:, 0]
-    keep = idx >= len(refs)
-    out = np.empty((n, 4))
-    out[~keep] = refs[idx[~keep]]
-    if current is not None:
-        out[keep] = current[keep]
-    return out, np.asarray(res.score)[:, 0], float(keep.mean())
+    idx = np.asarray(res.index).reshape(n, -1)
+    scores = np.asarray(res.score, dtype=np.float64).reshape(n, -1)
+    if own_scores is not None and cfg.switch_margin > 0:
+        # Hysteresis: a challenger must beat the current orientation by more than the Poisson
+        # noise of the score difference, Var[Σ w d log(m_new/m_cur)] ≈ Σ w² d log²(m_new/m_cur).
+        moved = np.flatnonzero(idx[:, 0] != len(refs) + np.arange(n))
+        if moved.size:
+            new = model_of(table[idx[moved, 0]])
+            sig = np.sqrt((w**2 * data_sel[moved] * np.log(new / own[moved]) ** 2).sum(axis=1))
+            back = moved[own_scores[moved] - scores[moved, 0] < cfg.switch_margin * sig]
+            idx[back, 0] = len(refs) + back
+            scores[back, 0] = own_scores[back]
+    kept = float((idx[:, 0] == len(refs) + np.arange(n)).mean()) if current is not None else 0.0
+    return table[idx[:, 0]], scores[:, 0], kept
 
 
-def merge(data_sel, s_sel, w, quats, M: int, dx: float, support, ac_prev, cfg: MTIPConfig, comm=None):
+def soft_assign(ac, data_sel, s_sel, w, dx, stage: Stage, cfg: MTIPConfig, rng: np.random.Generator):
+    """EMC-like soft assignment: every image spread over all references by tempered posteriors.
+
+    Each image's weights are ``exp(-(score - best) / (T σ))`` over the references, with σ that
+    image's standard deviation of scores over the references and ``T = soft_temperature``: a
+    tempered likelihood lets a nearly isotropic early model break its symmetry gradually instead
+    of committing every image to one noisy best match. Merging then needs one image per
+    reference: the posterior-weighted mean of the data, weighted by the total posterior mass.
+
+    Returns ``(best quaternions (N, 4), best scores (N,), reference quaternions (R, 4),
+    mean images (R, P), reference weights (R,))``. Scores are computed with NumPy (this is
+    meant for the small coarse stages).
+    """
+    turn = random_orientations(1, rng)[0]
+    refs = quaternion_multiply(turn, super_fibonacci(stage.n_references))
+    floor_base = cfg.photon_floor * float(data_sel.mean())
+    data_total = float((data_sel * w).sum(axis=1).mean())
+    first = refs[: min(cfg.reference_batch, len(refs))]
+    scale = _fit_scale(np.maximum(slice_model(ac, first, s_sel, dx, eps=cfg.eps, backend=cfg.backend), 0), data_total, w)
+    dw = np.asarray(data_sel, dtype=np.float64) * w
+    scores = np.empty((data_sel.shape[0], len(refs)))
+    for a in range(0, len(refs), cfg.reference_batch):
+        m = np.maximum(scale * slice_model(ac, refs[a:a + cfg.reference_batch], s_sel, dx, eps=cfg.eps,
+                                           backend=cfg.backend), floor_base)
+        scores[:, a:a + len(m)] = (m * w).sum(axis=1)[None, :] - dw @ np.log(m).T
+    best = scores.argmin(axis=1)
+    best_score = scores[np.arange(len(best)), best]
+    sig = np.maximum(scores.std(axis=1, keepdims=True), 1e-12)
+    p = np.exp(-(scores - best_score[:, None]) / (cfg.soft_temperature * sig))
+    p /= p.sum(axis=1, keepdims=True)
+    mass = p.sum(axis=0)
+    use = mass > 1e-6 * mass.max()
+    means = (p[:, use].T @ np.asarray(data_sel, dtype=np.float64)) / mass[use, None]
+    return refs[best], best_score, refs[use], means, mass[use]
+
+
+def merge(data_sel, s_sel, w, quats, M: int, dx: float, support, ac_prev, cfg: MTIPConfig, comm=None,
+          row_weights=None):
     """Least-squares autocorrelation on an M³ grid from oriented images (CG on the normal equations).
 
     Under MPI each rank holds some images: the Toeplitz kernel and ``AᴴWd`` are summed over
-    ranks before the solve, so every rank solves the same global problem.
+    ranks before the solve, so every rank solves the same global problem. ``row_weights`` (one
+    per row of ``data_sel``) weight whole images, e.g. posterior weights of soft assignment.
     """
     x, y, z = _points(quats, s_sel, dx)
-    wts = np.tile(w, len(quats))
-    b = (data_sel * w).reshape(-1).astype(np.complex128)
+    wrow = w[None, :] if row_weights is None else w[None, :] * np.asarray(row_weights, dtype=np.float64)[:, None]
+    wts = np.broadcast_to(wrow, data_sel.shape).reshape(-1)
+    b = (data_sel * wrow).reshape(-1).astype(np.complex128)
     rhs = K.nufft3d1(x, y, z, b, (M, M, M), eps=cfg.eps, backend=cfg.backend)
     rhs = parallel.allreduce_sum(np.ascontiguousarray(rhs), comm)
     # The kernel is a type-1 NUFFT of this rank's weights: `comm` makes the operator sum it over
@@ -531,7 +655,10 @@ def reconstruct(data: SPIData, config: MTIPConfig | None = None, *, checkpoint=N
         if state["n_images"] != data.n_images:
             raise ValueError("checkpoint was written for a different dataset (image count differs)")
     if state is None:
-        rng = np.random.default_rng(cfg.seed)
+        # A stream of its own: simulate(seed=k) draws its true orientations first from
+        # default_rng(k), so default_rng(cfg.seed) would start a run with the same k exactly at
+        # the truth (the demo passes one seed to both).
+        rng = np.random.default_rng([cfg.seed, _SEED_SALT])
         quats_all = random_orientations(data.n_images, rng)
         if initial_orientations is not None:
             quats_all = np.asarray(initial_orientations, dtype=np.float64).reshape(data.n_images, 4).copy()
@@ -566,9 +693,22 @@ def reconstruct(data: SPIData, config: MTIPConfig | None = None, *, checkpoint=N
                     rho = resample(rho, M)
                     ac = autocorrelation(np.maximum(rho, 0))
                 kept = None
+                mean_score = None
+                soft = si < cfg.soft_stages
+                merge_args = (data_sel, quats, None)
                 if ac is not None:
                     t0 = time.perf_counter()
-                    quats, _, kept = match_orientations(ac, data_sel, s_sel, w_sel, quats, dx, stage, cfg, rng, comm)
+                    if soft:
+                        if comm is not None and comm.Get_size() > 1:
+                            raise ValueError("`soft_stages` is not supported under MPI")
+                        quats, sc, qr, means, mass = soft_assign(ac, data_sel, s_sel, w_sel, dx, stage, cfg, rng)
+                        mean_score = float(sc.mean())
+                        merge_args = (means, qr, mass)
+                    else:
+                        quats, sc, kept = match_orientations(ac, data_sel, s_sel, w_sel, quats, dx, stage, cfg, rng,
+                                                             comm)
+                        mean_score = float(parallel.allreduce_sum(float(sc.sum()), comm)) / data.n_images
+                        merge_args = (data_sel, quats, None)
                     t_step["match"] = time.perf_counter() - t0
                 t0 = time.perf_counter()
                 if ac is None:
@@ -576,7 +716,8 @@ def reconstruct(data: SPIData, config: MTIPConfig | None = None, *, checkpoint=N
                 else:
                     blurred = gaussian_filter(ac, 0.5)
                     support = (blurred > 1e-3 * blurred.max()) & _ball(M, M // 2)
-                ac_new, cg_res = merge(data_sel, s_sel, w_sel, quats, M, dx, support, ac, cfg, comm)
+                ac_new, cg_res = merge(merge_args[0], s_sel, w_sel, merge_args[1], M, dx, support, ac, cfg, comm,
+                                       row_weights=merge_args[2])
                 t_step["merge"] = time.perf_counter() - t0
                 t0 = time.perf_counter()
                 ph = phase(ac_new, schedule=cfg.phasing, n_runs=cfg.n_phasing_runs, rho0=rho,
@@ -585,6 +726,7 @@ def reconstruct(data: SPIData, config: MTIPConfig | None = None, *, checkpoint=N
                 orient_all = parallel.allgather_rows(quats, comm)
                 entry = {"generation": gen, "stage": si, "resolution_limit": float(1.0 / s_lim), "M": M,
                          "n_references": stage.n_references, "kept_current": kept,
+                         "mean_score": mean_score,
                          "cg_iterations": int(cg_res.iterations), "phasing_error": float(ph.fourier_error[-1]),
                          "seconds": t_step}
                 if data.orientations is not None:
