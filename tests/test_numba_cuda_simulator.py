@@ -24,7 +24,5 @@ def test_numba_cuda_kernels_under_simulator(tmp_path):
            "-x", "--no-header", "-o", "addopts="]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
     tail = (proc.stdout + proc.stderr)[-6000:]
-    if proc.returncode == 5:
-        pytest.skip("no numba-cuda tests collected yet")
     assert proc.returncode == 0, f"simulator run failed:\n{tail}"
     assert " passed" in proc.stdout, tail

@@ -15,10 +15,6 @@ NUFFT_BACKENDS = ["numpy", "numba-cpu", "cpu"]
 def _nufft_backend(name):
     if not backends.is_available(name):
         pytest.skip(f"{name} unavailable")
-    if name == "cpu":
-        core = backends.core()
-        if core is None or not hasattr(core, "nufft_spread_cpu"):
-            pytest.skip("this _core was built without the nufft kernels")
     return name
 
 

@@ -58,6 +58,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import _arrays
+from .._errors import BackendUnavailableError
 from ..backends import BACKENDS, GPU_BACKENDS, core, resolve
 
 log = logging.getLogger("spkernels.kernels.distance")
@@ -392,7 +393,7 @@ def _core_fn(name: str):
     mod = core()
     fn = getattr(mod, name, None) if mod is not None else None
     if fn is None:
-        raise NotImplementedError(f"spkernels._core has no {name} (rebuild the extension)")
+        raise BackendUnavailableError(f"spkernels._core has no {name}: the extension is out of date, rebuild it")
     return fn
 
 
