@@ -419,6 +419,36 @@ def _grid_spacing(n_references: int) -> float:
     return (8 * np.pi**2 / n_references) ** (1.0 / 3.0) / 2.0
 
 
+class _ReferenceModels:
+    """This generation's reference orientations and their model slices in photon units.
+
+    A near-uniform set turned by a fresh random rotation (even coverage, a new grid each
+    generation). One photon scale serves the whole generation, fitted on the first batch (the
+    model's scale does not depend on orientation); that batch's slices are kept, so slicing,
+    the dominant cost, is never done twice for it.
+    """
+
+    def __init__(self, ac, data_sel, s_sel, w, dx, stage: Stage, cfg: MTIPConfig, rng):
+        turn = random_orientations(1, rng)[0]
+        self.refs = quaternion_multiply(turn, super_fibonacci(stage.n_references))
+        self._slice = lambda q: slice_model(ac, q, s_sel, dx, eps=cfg.eps, backend=cfg.backend)
+        self.batch = cfg.reference_batch
+        self.floor = cfg.photon_floor * float(data_sel.mean())
+        self._first = self._slice(self.refs[: self.batch])
+        self.scale = _fit_scale(np.maximum(self._first, 0), float((data_sel * w).sum(axis=1).mean()), w)
+
+    def models(self, q):
+        """Model photons (n, P) of orientations `q`, floored so the Poisson log is finite."""
+        return np.maximum(self.scale * self._slice(q), self.floor)
+
+    def batches(self):
+        """(first index, model photons) of each batch of references, in order."""
+        for start in range(0, len(self.refs), self.batch):
+            raw = self._first if start == 0 else self._slice(self.refs[start:start + self.batch])
+            yield start, np.maximum(self.scale * raw, self.floor)
+        self._first = None  # only the first pass may reuse it
+
+
 def match_orientations(ac, data_sel, s_sel, w, current, dx, stage: Stage, cfg: MTIPConfig,
                        rng: np.random.Generator, comm=None):
     """Best orientation per image among fresh references and (optionally) its current one.
@@ -426,23 +456,12 @@ def match_orientations(ac, data_sel, s_sel, w, current, dx, stage: Stage, cfg: M
     Returns ``(quaternions (N, 4), scores (N,), fraction_kept_current)``.
     """
     n = data_sel.shape[0]
-    # A near-uniform set turned by a fresh random rotation: even coverage, new grid each time.
-    turn = random_orientations(1, rng)[0]
-    refs = quaternion_multiply(turn, super_fibonacci(stage.n_references))
-    floor_base = cfg.photon_floor * float(data_sel.mean())
-    data_total = float((data_sel * w).sum(axis=1).mean())
-    # One scale for the whole generation, fitted on the first batch: the model's photon scale
-    # does not depend on orientation.
-    first = refs[: min(cfg.reference_batch, len(refs))]
-    scale = _fit_scale(np.maximum(slice_model(ac, first, s_sel, dx, eps=cfg.eps, backend=cfg.backend), 0), data_total, w)
-
-    def model_of(q):
-        return np.maximum(scale * slice_model(ac, q, s_sel, dx, eps=cfg.eps, backend=cfg.backend), floor_base)
+    ref = _ReferenceModels(ac, data_sel, s_sel, w, dx, stage, cfg, rng)
+    refs, model_of = ref.refs, ref.models
 
     acc = K.ArgminAccumulator(n, 1, data=data_sel, metric="poisson", weights=w, backend=cfg.backend)
-    for start in range(0, len(refs), cfg.reference_batch):
-        batch = refs[start:start + cfg.reference_batch]
-        acc.update(model_of(batch).astype(data_sel.dtype), start)
+    for start, model in ref.batches():
+        acc.update(model.astype(data_sel.dtype), start)
     table = [refs]
     own_scores = None
     if cfg.keep_current and current is not None:
@@ -492,17 +511,11 @@ def soft_assign(ac, data_sel, s_sel, w, dx, stage: Stage, cfg: MTIPConfig, rng: 
     mean images (R, P), reference weights (R,))``. Scores are computed with NumPy (this is
     meant for the small coarse stages).
     """
-    turn = random_orientations(1, rng)[0]
-    refs = quaternion_multiply(turn, super_fibonacci(stage.n_references))
-    floor_base = cfg.photon_floor * float(data_sel.mean())
-    data_total = float((data_sel * w).sum(axis=1).mean())
-    first = refs[: min(cfg.reference_batch, len(refs))]
-    scale = _fit_scale(np.maximum(slice_model(ac, first, s_sel, dx, eps=cfg.eps, backend=cfg.backend), 0), data_total, w)
+    ref = _ReferenceModels(ac, data_sel, s_sel, w, dx, stage, cfg, rng)
+    refs = ref.refs
     dw = np.asarray(data_sel, dtype=np.float64) * w
     scores = np.empty((data_sel.shape[0], len(refs)))
-    for a in range(0, len(refs), cfg.reference_batch):
-        m = np.maximum(scale * slice_model(ac, refs[a:a + cfg.reference_batch], s_sel, dx, eps=cfg.eps,
-                                           backend=cfg.backend), floor_base)
+    for a, m in ref.batches():
         scores[:, a:a + len(m)] = (m * w).sum(axis=1)[None, :] - dw @ np.log(m).T
     best = scores.argmin(axis=1)
     best_score = scores[np.arange(len(best)), best]
