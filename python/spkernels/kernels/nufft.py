@@ -45,7 +45,7 @@ import os
 import numpy as np
 
 from .. import backends as _backends
-from .._arrays import device_pointer, ensure_array, ensure_finite, ensure_nonempty, is_device_array
+from .._arrays import array_module, device_pointer, ensure_array, ensure_finite, ensure_nonempty, is_device_array
 from .._errors import BackendUnavailableError
 
 __all__ = ["nufft3d1", "nufft3d2", "Plan", "kernel_params", "fine_grid_size"]
@@ -233,7 +233,7 @@ def _check_points(x, y, z):
         raise TypeError("`x`, `y`, `z` must all be host arrays or all device arrays")
     for name, a in zip("xyz", pts):
         ensure_finite(name, a)
-        xp = _array_module(a)
+        xp = array_module(a)
         if xp is not None:
             lim = 3.0 * math.pi
             if bool((a < -lim).any()) or bool((a >= lim).any()):
@@ -241,14 +241,6 @@ def _check_points(x, y, z):
     return pts
 
 
-def _array_module(a):
-    if not is_device_array(a):
-        return np
-    try:
-        import cupy
-    except ImportError:
-        return None
-    return cupy if isinstance(a, cupy.ndarray) else None
 
 
 def _check_values(name, a, complex_dtype, ndim_one, trailing):
