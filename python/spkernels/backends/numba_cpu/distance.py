@@ -19,6 +19,7 @@ from ..numba_math.distance import (
     EMPTY_INDEX,
     SEG_NONE,
     coefficient,
+    combine,
     data_term,
     model_term,
     seg_better,
@@ -98,7 +99,7 @@ def _topk_kernel(FX, Y, a, b, c, k, zero, out_idx, out_sc):
                 v = _block_dots(FX, r, Y, n0, zero)
                 for j in range(NB):
                     if n0 + j < N:
-                        topk_insert(out_idx, out_sc, n0 + j, k, (a[r] + b[n0 + j]) + c * v[j], r)
+                        topk_insert(out_idx, out_sc, n0 + j, k, combine(a[r], b[n0 + j], c, v[j]), r)
 
 
 @njit(parallel=True, cache=True)
@@ -114,7 +115,7 @@ def _matrix_kernel(FX, Y, a, b, c, zero, out):
                 v = _block_dots(FX, r, Y, n0, zero)
                 for j in range(NB):
                     if n0 + j < N:
-                        out[r, n0 + j] = (a[r] + b[n0 + j]) + c * v[j]
+                        out[r, n0 + j] = combine(a[r], b[n0 + j], c, v[j])
 
 
 @njit(parallel=True, cache=True)

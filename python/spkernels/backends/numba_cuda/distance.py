@@ -32,6 +32,7 @@ model_term = cuda.jit(device=True)(_math.model_term.py_func)
 data_term = cuda.jit(device=True)(_math.data_term.py_func)
 seg_better = cuda.jit(device=True)(_math.seg_better.py_func)
 topk_insert = cuda.jit(device=True)(_math.topk_insert.py_func)
+combine = cuda.jit(device=True)(_math.combine.py_func)
 
 # Block geometry. BT x BT threads; each thread owns an RM x RM register tile of scores, so a
 # block covers TM = BT * RM models x TM data rows and walks P in TP-wide slices. The simulator
@@ -118,7 +119,7 @@ def _score_kernel(X, Y, w, has_w, metric, a, b, c, k, fused, r_tiles_per_block, 
                 n = n0 + tx + j * BT
                 s = float32(0.0)
                 if r < R and n < N:
-                    s = (a[r] + b[n]) + c * acc[i, j]
+                    s = combine(a[r], b[n], c, acc[i, j])
                 if fused:
                     sS[ty + i * BT, tx + j * BT] = s
                 elif r < R and n < N:

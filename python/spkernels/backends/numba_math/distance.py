@@ -74,6 +74,12 @@ def data_term(Y, n, w, has_w, metric):
 
 
 @njit(cache=True)
+def combine(a_r, b_n, c, dot):
+    """The general-form score a_r + b_n + c * dot, in the order every backend adds it."""
+    return (a_r + b_n) + c * dot
+
+
+@njit(cache=True)
 def precedes(s, i, s2, i2):
     """Strict (score, index) order: lower score first, equal scores broken by lower index."""
     return s < s2 or (s == s2 and i < i2)
