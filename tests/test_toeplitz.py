@@ -65,6 +65,27 @@ def test_matches_explicit_a_then_ah(name, n_modes, rng):
     assert _rel(op @ u.ravel(), ref.ravel()) < 1e-5
 
 
+@pytest.mark.parametrize("name", NUFFT_BACKENDS)
+@pytest.mark.parametrize("n_modes", [(6, 5, 4), (5, 7, 5)])
+def test_values_give_the_adjoint_in_the_same_pass(name, n_modes, rng):
+    name = _nufft_backend(name)
+    m = 400
+    x, y, z = _points(rng, m, spread=2.5 * np.pi)
+    w = rng.uniform(0.2, 3.0, m)
+    b = rng.standard_normal(m) + 1j * rng.standard_normal(m)
+    op = ToeplitzNormalOperator(x, y, z, n_modes, w, backend=name, eps=1e-9, values=b)
+    a = _explicit_a(x, y, z, n_modes)
+    assert op.adjoint.shape == n_modes
+    assert _rel(op.adjoint, (a.conj().T @ (w * b)).reshape(n_modes)) < 1e-7
+    # The kernel is unchanged by the extra vector.
+    plain = ToeplitzNormalOperator(x, y, z, n_modes, w, backend=name, eps=1e-9)
+    u = rng.standard_normal(n_modes)
+    assert _rel(op(u), plain(u)) < 1e-12
+    assert plain.adjoint is None
+    with pytest.raises(ValueError, match="values"):
+        ToeplitzNormalOperator(x, y, z, n_modes, w, backend=name, values=b[:-1])
+
+
 def test_default_weights_and_finufft(rng):
     finufft = pytest.importorskip("finufft")
     n_modes = (8, 6, 7)

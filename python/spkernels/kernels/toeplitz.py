@@ -57,6 +57,11 @@ class ToeplitzNormalOperator:
     comm : mpi4py communicator, optional
         Points are split over ranks: the kernel is summed over all ranks before use, so every
         rank applies the operator of all the points (not just its own).
+    values : array (M,), optional
+        Data ``b`` at the points: the right-hand side ``AᴴW b`` of the normal equations is then
+        made in the same NUFFT pass as the kernel (the modes of the 2N grid include the N grid's,
+        so one type-1 transform of two vectors serves both) and kept as :attr:`adjoint`,
+        complex (N1, N2, N3), summed over ranks under `comm`.
 
     Notes
     -----
@@ -66,7 +71,8 @@ class ToeplitzNormalOperator:
     product. Memory: the kernel spectrum, (2N)³ complex128 (plus a real half spectrum).
     """
 
-    def __init__(self, x, y, z, n_modes, weights=None, *, eps: float = 1e-9, backend: str = "auto", comm=None):
+    def __init__(self, x, y, z, n_modes, weights=None, *, eps: float = 1e-9, backend: str = "auto", comm=None,
+                 values=None):
         from .nufft import nufft3d1  # the NUFFT family owns validation of points and eps
 
         if isinstance(n_modes, numbers.Integral):
@@ -94,6 +100,12 @@ class ToeplitzNormalOperator:
                 raise ValueError(f"`weights` has {weights.shape[0]} entries but there are {m} points")
             ensure_finite("weights", weights)
             c = xp.asarray(weights, dtype=np.float64).astype(np.complex128)
+        if values is not None:
+            values = ensure_array("values", values, ndim=1)
+            if int(values.shape[0]) != m:
+                raise ValueError(f"`values` has {values.shape[0]} entries but there are {m} points")
+            ensure_finite("values", values)
+            c = xp.stack([c, c * xp.asarray(values, dtype=np.complex128)])
         big = tuple(2 * n for n in n_modes)
         t = nufft3d1(x, y, z, c, big, eps=eps, isign=+1, backend=backend)
         t = xp.ascontiguousarray(xp.asarray(t))
@@ -101,17 +113,31 @@ class ToeplitzNormalOperator:
             from .. import parallel
 
             t = parallel.allreduce_sum(t, comm)
+        self.adjoint = None
+        if values is not None:
+            # Mode k sits at index k + n//2 of an n grid, at k + n of the 2n grid.
+            crop = tuple(slice(n - n // 2, 2 * n - n // 2) for n in n_modes)
+            self.adjoint = xp.ascontiguousarray(t[1][crop])
+            t = t[0]
         # Index b of the 2N grid holds mode b - N; the circulant wants lag d at index d mod 2N.
-        circ = fft.ifftshift(t)
-        self.kernel_hat = fft.fftn(circ, **kw)
+        self._circ = fft.ifftshift(t)
+        self._kernel_hat = None  # complex spectrum: made on the first complex application
         # Real inputs: kernel Re T(m) = (T(m) + T(-m))/2 is real and even; keep its rfft half.
-        circ_re = xp.ascontiguousarray(circ.real)
+        circ_re = xp.ascontiguousarray(self._circ.real)
         self.real_kernel_hat = fft.rfftn(circ_re, **kw).real.copy()
         self.size = int(np.prod(n_modes))
         self.shape = (self.size, self.size)
         self.dtype = np.dtype(np.complex128)
         self.n_points = m
         log.debug("Toeplitz kernel for %d points on %s (2N grid %s)", m, n_modes, big)
+
+    @property
+    def kernel_hat(self):
+        """Spectrum of the complex circulant kernel (made once, on first use: MTIP's real
+        unknowns only ever need :attr:`real_kernel_hat`)."""
+        if self._kernel_hat is None:
+            self._kernel_hat = self._fft.fftn(self._circ, **self._kw)
+        return self._kernel_hat
 
     def matvec(self, u):
         """``AᴴWA u`` (complex `u`) or ``Re(AᴴWA u)`` (real `u`); the output has `u`'s shape."""
