@@ -261,10 +261,11 @@ def test_simulate_validation(rng, nufft):
 
 
 # -- particles ------------------------------------------------------------------------------
-def test_demo_particle():
-    p = demo_particle(0)
-    assert np.array_equal(p.coords, demo_particle(0).coords)
-    assert not np.array_equal(p.coords[:100], demo_particle(1).coords[:100])
+@pytest.mark.parametrize("layout", ["cluster", "ring"])
+def test_demo_particle(layout):
+    p = demo_particle(0, layout=layout)
+    assert np.array_equal(p.coords, demo_particle(0, layout=layout).coords)
+    assert not np.array_equal(p.coords[:100], demo_particle(1, layout=layout).coords[:100])
     n_res = np.sum(p.elements == "N")  # roughly one backbone N per residue (+ side-chain N)
     # heavy atoms plus ~7.5 implicit hydrogens per residue: a 500-900 kDa assembly
     assert 500e3 < p.mass + 7.5 * 1.008 * n_res < 900e3
@@ -273,12 +274,23 @@ def test_demo_particle():
     np.testing.assert_allclose(p.center_of_mass(), 0, atol=1e-9)
     # no symmetry axis: the three principal moments differ
     ev = np.sort(np.linalg.eigvalsh(np.cov(p.coords.T)))
-    assert ev[1] / ev[0] > 1.5 and ev[2] / ev[1] > 1.05
+    assert ev[1] / ev[0] > 1.05 and ev[2] / ev[1] > 1.05
+    # compact: 130-200 A across
+    assert 130 < 2 * np.linalg.norm(p.coords, axis=1).max() < 200
     # mean bonded distance sane: consecutive backbone atoms ~1.2-1.6 A apart
     from scipy.spatial import cKDTree
 
     d, _ = cKDTree(p.coords).query(p.coords, k=2)
     assert 1.1 < np.median(d[:, 1]) < 1.7
+
+
+def test_demo_particle_rejects_bad_settings():
+    with pytest.raises(ValueError, match="layout"):
+        demo_particle(0, layout="helix")
+    with pytest.raises(ValueError, match="residues"):
+        demo_particle(0, residues=(10, 5))
+    with pytest.raises(ValueError, match="n_subunits"):
+        demo_particle(0, n_subunits=0)
 
 
 def test_simulate_demo_particle_smoke(nufft):

@@ -1,11 +1,11 @@
 """A built-in test particle: a procedurally generated pseudo-protein assembly.
 
-Nothing is downloaded: a seeded generator builds a ring of compact globular chains plus an
-off-axis cap. Each chain is a self-avoiding random walk of C-alpha positions (3.8 Angstrom
-steps) confined to an ellipsoid of protein density, dressed with backbone N, C, O atoms and side
-chains whose element mix matches proteins (about 7.8 heavy atoms and 110 Da per residue with
-implicit hydrogens). Subunits differ in size, shape and tilt and the cap breaks the ring's
-symmetry, so the assembly has a unique orientation.
+Nothing is downloaded: a seeded generator builds compact globular chains and arranges them either
+as a compact asymmetric cluster (the default) or as a nearly symmetric ring with an off-axis cap.
+Each chain is a self-avoiding random walk of C-alpha positions (3.8 Angstrom steps) confined to
+an ellipsoid of protein density, dressed with backbone N, C, O atoms and side chains whose element
+mix matches proteins (about 7.8 heavy atoms and 110 Da per residue with implicit hydrogens).
+Subunits differ in size, shape and tilt, so the assembly has a unique orientation.
 """
 
 from __future__ import annotations
@@ -95,20 +95,31 @@ def _dress(ca: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(coords), np.concatenate(elements)
 
 
-def demo_particle(seed: int = 0, *, n_subunits: int = 6, residues=(700, 950), cap_residues: int = 800,
-                  b_factor: float = 20.0) -> AtomicStructure:
-    """Build the built-in pseudo-protein assembly (about 650 kDa with the defaults).
+def demo_particle(seed: int = 0, *, layout: str = "cluster", n_subunits: int | None = None, residues=None,
+                  cap_residues: int = 800, b_factor: float = 20.0) -> AtomicStructure:
+    """Build the built-in pseudo-protein assembly.
+
+    Two layouts:
+
+    - ``"cluster"`` (default, about 560 kDa, about 150 Å across): 6 chains of 700–1000 residues
+      docked one by one against the growing assembly, each where it sits closest to the
+      assembly's centre. Compact and without symmetry, like most large complexes, so every
+      orientation is distinct.
+    - ``"ring"`` (about 650 kDa, about 190 Å): 6 chains of 700–950 residues on a ring plus an
+      off-axis cap of ``cap_residues``. Nearly 6-fold symmetric: a hard case for orientation
+      recovery from scratch, since symmetric mates of an orientation fit the data almost equally.
 
     Parameters
     ----------
     seed : int
         Seed of the generator: the same seed always gives the same atoms.
-    n_subunits : int
-        Chains in the ring.
-    residues : (int, int)
-        Range of residues per ring chain (drawn uniformly).
+    layout : {"cluster", "ring"}
+    n_subunits : int, optional
+        Chains (in the ring, or in the cluster); default 6.
+    residues : (int, int), optional
+        Range of residues per chain (drawn uniformly).
     cap_residues : int
-        Residues of the off-axis cap chain (0 for none).
+        Residues of the ring's off-axis cap chain (0 for none; unused by the cluster).
     b_factor : float
         B-factor given to every atom (Angstrom^2).
 
@@ -117,26 +128,69 @@ def demo_particle(seed: int = 0, *, n_subunits: int = 6, residues=(700, 950), ca
     AtomicStructure
         Centred on its electron-weighted centre; chains named A, B, ...
     """
+    if layout not in ("cluster", "ring"):
+        raise ValueError(f"`layout` must be 'cluster' or 'ring', got {layout!r}")
+    n_subunits = 6 if n_subunits is None else n_subunits
+    residues = ((700, 1000) if layout == "cluster" else (700, 950)) if residues is None else residues
     if n_subunits < 1:
         raise ValueError(f"`n_subunits` must be >= 1, got {n_subunits}")
+    if not 1 <= residues[0] <= residues[1]:
+        raise ValueError(f"`residues` must be (low, high) with 1 <= low <= high, got {residues}")
     rng = np.random.default_rng(seed)
     sizes = rng.integers(residues[0], residues[1] + 1, n_subunits)
-    radii = (3.0 * sizes * _DA_PER_RESIDUE / _PROTEIN_DA_PER_A3 / (4.0 * math.pi)) ** (1.0 / 3.0)
+    radii = _globule_radius(sizes)
+    if layout == "cluster":
+        specs = list(zip((int(n) for n in sizes), _docked_centres(radii, rng)))
+        return _assemble(specs, rng, b_factor, f"spkernels-demo-cluster-{seed}")
     ring_r = 0.85 * radii.mean() / math.sin(math.pi / n_subunits) if n_subunits > 1 else 0.0
-    coords, elements, chains = [], [], []
     specs = []
     for k in range(n_subunits):
         phi = 2 * math.pi * k / n_subunits + rng.normal(0, 0.05)
         centre = np.array([ring_r * math.cos(phi), ring_r * math.sin(phi), rng.normal(0, 4.0)])
         specs.append((int(sizes[k]), centre))
     if cap_residues:
-        r_cap = (3.0 * cap_residues * _DA_PER_RESIDUE / _PROTEIN_DA_PER_A3 / (4.0 * math.pi)) ** (1 / 3)
+        r_cap = float(_globule_radius(cap_residues))
         phi = rng.uniform(0, 2 * math.pi)
         centre = np.array([0.45 * ring_r * math.cos(phi), 0.45 * ring_r * math.sin(phi),
                            radii.mean() + 0.8 * r_cap])
         specs.append((int(cap_residues), centre))
+    return _assemble(specs, rng, b_factor, f"spkernels-demo-{seed}")
+
+
+def _globule_radius(n_res):
+    """Radius (Angstrom) of a sphere of protein density holding `n_res` residues."""
+    return (3.0 * np.asarray(n_res) * _DA_PER_RESIDUE / _PROTEIN_DA_PER_A3 / (4.0 * math.pi)) ** (1.0 / 3.0)
+
+
+def _docked_centres(radii, rng, *, contact: float = 0.85, tries: int = 32) -> list:
+    """Centres of spheres docked one by one: each new sphere touches the assembly (centre
+    distance ``contact`` × the sum of radii to its nearest neighbour) at the spot, among
+    `tries` random directions, closest to the assembly's centre of mass."""
+    centres = [np.zeros(3)]
+    for r in radii[1:]:
+        placed = np.array(centres)
+        com = (placed * radii[: len(placed), None] ** 3).sum(axis=0) / (radii[: len(placed)] ** 3).sum()
+        best, best_d = None, np.inf
+        for d in _unit(rng.standard_normal((tries, 3))):
+            # march out from the centre of mass until no sphere overlaps more than `contact` allows
+            t = 0.0
+            while True:
+                c = com + t * d
+                gap = np.linalg.norm(placed - c, axis=1) - contact * (radii[: len(placed)] + r)
+                if (gap >= 0).all():
+                    break
+                t += max(float(-gap.min()), 0.5)
+            if t < best_d:
+                best, best_d = c, t
+        centres.append(best)
+    return centres
+
+
+def _assemble(specs, rng, b_factor: float, name: str) -> AtomicStructure:
+    """Atoms of compact chains (residues, centre) with random shapes and tilts."""
+    coords, elements, chains = [], [], []
     for k, (n_res, centre) in enumerate(specs):
-        r = (3.0 * n_res * _DA_PER_RESIDUE / _PROTEIN_DA_PER_A3 / (4.0 * math.pi)) ** (1.0 / 3.0)
+        r = float(_globule_radius(n_res))
         # prolate/oblate globules of the same volume, randomly tilted
         stretch = rng.uniform(0.8, 1.25, 3)
         stretch /= np.prod(stretch) ** (1.0 / 3.0)
@@ -149,6 +203,5 @@ def demo_particle(seed: int = 0, *, n_subunits: int = 6, residues=(700, 950), ca
     coords = np.concatenate(coords)
     elements = np.concatenate(elements)
     n = elements.size
-    s = AtomicStructure(coords, elements, np.full(n, float(b_factor)), np.ones(n), np.concatenate(chains),
-                        f"spkernels-demo-{seed}")
+    s = AtomicStructure(coords, elements, np.full(n, float(b_factor)), np.ones(n), np.concatenate(chains), name)
     return s.centered()
