@@ -82,6 +82,28 @@ def array_module(x):
     return cupy if isinstance(x, cupy.ndarray) else None
 
 
+class _HostFFT:
+    """``scipy.fft`` with every core: ``numpy.fft`` runs on one thread."""
+
+    _THREADED = frozenset({"fft", "ifft", "fftn", "ifftn", "rfft", "irfft", "rfftn", "irfftn"})
+
+    def __getattr__(self, name):
+        import functools
+
+        import scipy.fft
+
+        fn = getattr(scipy.fft, name)
+        return functools.partial(fn, workers=-1) if name in self._THREADED else fn
+
+
+_HOST_FFT = _HostFFT()
+
+
+def fft_module(xp):
+    """FFT functions for arrays of module `xp` (``cupy.fft`` on the GPU, threaded scipy.fft on the host)."""
+    return _HOST_FFT if xp is np else xp.fft
+
+
 def contiguous(x):
     """C-contiguous version of `x` (host or CuPy), copying only when needed."""
     if is_device_array(x):

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._arrays import ensure_array, ensure_finite
+from .._arrays import ensure_array, ensure_finite, fft_module
 from ..geometry import quaternion_multiply, quaternion_to_matrix, super_fibonacci
 
 log = logging.getLogger("spkernels.mtip.resolution")
+_fft = fft_module(np)  # threaded host FFTs
 
 
 def resample_to(vol: np.ndarray, voxel: float, shape, target_voxel: float) -> np.ndarray:
@@ -51,7 +52,7 @@ def _best_shift_cc(ref_f, ref_norm, vol):
     nv = float(np.sqrt((v * v).sum()))
     if nv == 0:
         return -1.0, (0, 0, 0)
-    xc = np.fft.irfftn(ref_f * np.conj(np.fft.rfftn(v)), s=vol.shape, axes=(0, 1, 2))
+    xc = _fft.irfftn(ref_f * np.conj(_fft.rfftn(v)), s=vol.shape, axes=(0, 1, 2))
     k = int(np.argmax(xc))
     shift = np.unravel_index(k, vol.shape)
     return float(xc.flat[k]) / (ref_norm * nv), tuple(int(s) for s in shift)
@@ -96,7 +97,7 @@ def align_to_reference(vol: np.ndarray, ref: np.ndarray, *, n_rotations: int = 4
     ensure_finite("ref", ref)
     rng = np.random.default_rng(seed)
     r0 = ref - ref.mean()
-    ref_f = np.fft.rfftn(r0)
+    ref_f = _fft.rfftn(r0)
     ref_norm = float(np.sqrt((r0 * r0).sum()))
     hands = {False: vol, True: _invert(vol)}
 
@@ -134,7 +135,7 @@ def _subvoxel_shift(ref, vol):
     """Fractional shift (≤ 1 voxel per axis) from a parabola through the correlation peak."""
     r = ref - ref.mean()
     v = vol - vol.mean()
-    xc = np.fft.fftshift(np.fft.irfftn(np.fft.rfftn(r) * np.conj(np.fft.rfftn(v)), s=ref.shape, axes=(0, 1, 2)))
+    xc = _fft.fftshift(_fft.irfftn(_fft.rfftn(r) * np.conj(_fft.rfftn(v)), s=ref.shape, axes=(0, 1, 2)))
     c = np.array(ref.shape) // 2
     sub = []
     for ax in range(3):
@@ -151,14 +152,14 @@ def _subvoxel_shift(ref, vol):
 def _fourier_shift(vol, shift):
     if not any(shift):
         return vol
-    f = np.fft.fftn(vol)
+    f = _fft.fftn(vol)
     ph = 1.0
     for ax, (n, s) in enumerate(zip(vol.shape, shift)):
-        k = np.fft.fftfreq(n)
+        k = _fft.fftfreq(n)
         shape = [1, 1, 1]
         shape[ax] = n
         ph = ph * np.exp(-2j * np.pi * k * s).reshape(shape)
-    return np.fft.ifftn(f * ph).real
+    return _fft.ifftn(f * ph).real
 
 
 @dataclass
