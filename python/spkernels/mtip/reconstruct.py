@@ -8,12 +8,13 @@ One generation is slicing → orientation matching → merging → phasing:
 2. **Matching**: each image takes the reference with the best Poisson log-likelihood score
    ``Σ w (m − d log m)`` (:func:`spkernels.kernels.distance_argmin` with ``metric="poisson"``,
    streamed over reference batches by an ``ArgminAccumulator``); the image's current
-   orientation competes as a candidate of its own, so accuracy can go below the reference grid
-   spacing.
+   orientation competes as a candidate of its own, and so do a few random small rotations of
+   it (local refinement), so accuracy goes well below the reference grid spacing.
 3. **Merging**: ``ac`` solves ``(AᴴWA + λ) ac = AᴴW d + λ ac_prev`` on its support by conjugate
    gradient, with ``AᴴWA`` applied through a Toeplitz kernel (FFTs only).
 4. **Phasing**: ER/HIO/shrink-wrap (:mod:`spkernels.mtip.phasing`) turns ``ac`` into a density;
-   its autocorrelation is the model sliced in the next generation.
+   its autocorrelation is the model sliced in the next generation. Only the Fourier sphere the
+   data reach is enforced. The last generation averages several phasing runs.
 
 A coarse-to-fine schedule of stages (resolution limit, generations, number of references)
 makes convergence from random orientations reliable: the grid size M follows the resolution so
@@ -36,10 +37,11 @@ import numpy as np
 from .. import kernels as K
 from ..geometry import quaternion_multiply, quaternion_to_matrix, random_orientations, super_fibonacci
 from .. import parallel
-from .._arrays import ensure_array, ensure_finite
+from .._arrays import ensure_array, ensure_finite, fft_module
 from .phasing import PhasingSchedule, autocorrelation, gaussian_filter, phase
 
 log = logging.getLogger("spkernels.mtip.reconstruct")
+_fft = fft_module(np)  # threaded host FFTs
 
 _SEED_SALT = 0x4D544950  # "MTIP": separates reconstruct's random stream from simulate's
 
@@ -95,6 +97,10 @@ class MTIPConfig:
         Phasing iterations per generation.
     n_phasing_runs : int
         Independent phasing runs averaged each generation.
+    final_phasing_runs : int
+        Phasing runs averaged in the last generation, which makes the returned density:
+        phasing from a noisy autocorrelation lands on slightly different solutions from
+        different starts, and their aligned average is better than any one of them.
     cg_maxiter, cg_tol : int, float
         Merge solver limits.
     tikhonov : float
@@ -120,7 +126,9 @@ class MTIPConfig:
         best of many noisy scores. 0 disables.
     local_candidates : int
         Random perturbations of each image's current orientation offered as extra candidates
-        (local refinement).
+        (local refinement). Measured on 3000 images, final stage at 9.96 Å: with 4 candidates
+        and 3000 references the median orientation error fell from 3.9° to 2.2° in 3 generations
+        and FSC-0.5 from 12.1 to 10.8 Å, where 6000 references alone reached 3.4° and 12.1 Å.
     local_angle : float or None
         Degrees; rotation angle of the perturbations (None: half the reference grid spacing).
     soft_stages : int
@@ -136,6 +144,7 @@ class MTIPConfig:
     box_factor: float = 2.2
     phasing: PhasingSchedule = field(default_factory=PhasingSchedule)
     n_phasing_runs: int = 1
+    final_phasing_runs: int = 4
     cg_maxiter: int = 60
     cg_tol: float = 1e-6
     tikhonov: float = 1e-4
@@ -146,7 +155,7 @@ class MTIPConfig:
     keep_current: bool = True
     slice_phased: bool = True
     switch_margin: float = 0.0
-    local_candidates: int = 0
+    local_candidates: int = 4
     local_angle: float | None = None
     soft_stages: int = 0
     soft_temperature: float = 1.0
@@ -166,7 +175,7 @@ class MTIPConfig:
             raise ValueError(f"`local_angle` must be > 0 degrees, got {self.local_angle}")
         if not self.soft_temperature > 0:
             raise ValueError(f"`soft_temperature` must be > 0, got {self.soft_temperature}")
-        for name in ("n_phasing_runs", "cg_maxiter", "reference_batch"):
+        for name in ("n_phasing_runs", "final_phasing_runs", "cg_maxiter", "reference_batch"):
             if getattr(self, name) < 1:
                 raise ValueError(f"`{name}` must be >= 1")
         for name in ("cg_tol", "tikhonov", "photon_floor", "eps"):
@@ -358,10 +367,11 @@ def grid_size(resolution: float, box: float) -> int:
 def default_schedule(data: SPIData, diameter: float) -> tuple:
     """Coarse-to-fine stages sized from the data.
 
-    Starts near 40 Å (or 4× the data resolution if that is coarser... whichever is finer is
-    capped by the data), and ends at the detector-corner resolution with the most
-    generations. References grow with resolution roughly as the number of distinguishable
-    orientations (∝ (D / res)³), capped for speed.
+    Six stages, geometrically spaced from 40 Å (or 2.5× the data's corner resolution if that is
+    coarser) down to the detector-corner resolution, which gets the most generations. References
+    grow with resolution as ``100 (D / res)^1.6`` (slower than the (D / res)³ count of
+    distinguishable orientations: each image's current orientation and its local perturbations
+    compete too, see :class:`MTIPConfig`), between 500 and 4000.
     """
     final = 1.0 / data.s_max
     start = max(40.0, 2.5 * final)
@@ -370,7 +380,7 @@ def default_schedule(data: SPIData, diameter: float) -> tuple:
     gens = [4, 4, 3, 3, 2, 4]
     stages = []
     for res, g in zip(ratios, gens):
-        refs = int(np.clip(400 * (diameter / res) ** 1.6 / 4, 500, 6000))
+        refs = int(np.clip(100 * (diameter / res) ** 1.6, 500, 4000))
         stages.append(Stage(resolution=float(res), generations=g, n_references=refs))
     return tuple(stages)
 
@@ -383,9 +393,10 @@ def default_schedule(data: SPIData, diameter: float) -> tuple:
 def _points(quats: np.ndarray, s: np.ndarray, dx: float):
     """NUFFT points (z, y, x order, radians) of pixels `s` rotated into each particle frame."""
     rot = quaternion_to_matrix(quats)                  # (n, 3, 3), particle → lab
-    p = np.einsum("nji,pj->npi", rot, s)              # Rᵀ s: lab → particle frame, (n, P, 3) xyz
-    p = p.reshape(-1, 3) * (2.0 * np.pi * dx)
-    return tuple(np.ascontiguousarray(p[:, axis]) for axis in (2, 1, 0))
+    # Rᵀ s (lab → particle frame) for every pixel: row p of s @ R is (Rᵀ s_p)ᵀ. One batched
+    # matmul with the 2π·dx scale folded into s; axis-major output gives contiguous z, y, x.
+    p = np.matmul((2.0 * np.pi * dx) * np.asarray(s, dtype=np.float64), rot)   # (n, P, 3) xyz
+    return tuple(np.ascontiguousarray(p[..., axis]).reshape(-1) for axis in (2, 1, 0))
 
 
 def slice_model(ac: np.ndarray, quats: np.ndarray, s: np.ndarray, dx: float, *, eps: float,
@@ -539,12 +550,11 @@ def merge(data_sel, s_sel, w, quats, M: int, dx: float, support, ac_prev, cfg: M
     x, y, z = _points(quats, s_sel, dx)
     wrow = w[None, :] if row_weights is None else w[None, :] * np.asarray(row_weights, dtype=np.float64)[:, None]
     wts = np.broadcast_to(wrow, data_sel.shape).reshape(-1)
-    b = (data_sel * wrow).reshape(-1).astype(np.complex128)
-    rhs = K.nufft3d1(x, y, z, b, (M, M, M), eps=cfg.eps, backend=cfg.backend)
-    rhs = parallel.allreduce_sum(np.ascontiguousarray(rhs), comm)
-    # The kernel is a type-1 NUFFT of this rank's weights: `comm` makes the operator sum it over
-    # ranks, as the right-hand side is summed above.
-    op = K.ToeplitzNormalOperator(x, y, z, (M, M, M), weights=wts, eps=cfg.eps, backend=cfg.backend, comm=comm)
+    # One type-1 NUFFT pass makes both the Toeplitz kernel (of the weights) and the right-hand
+    # side AᴴW d; `comm` sums both over ranks, so every rank solves the global problem.
+    op = K.ToeplitzNormalOperator(x, y, z, (M, M, M), weights=wts, eps=cfg.eps, backend=cfg.backend, comm=comm,
+                                  values=np.asarray(data_sel, dtype=np.float64).reshape(-1))
+    rhs = op.adjoint
     total_weight = parallel.allreduce_sum(float(wts.sum()), comm)
     lam = cfg.tikhonov * total_weight
     sup = support.astype(np.float64)
@@ -553,10 +563,12 @@ def merge(data_sel, s_sel, w, quats, M: int, dx: float, support, ac_prev, cfg: M
     def normal(u):
         return sup * (op(sup * u) + lam * u)
 
-    d = sup * (rhs + lam * x0)
-    res = K.cg(normal, d.astype(np.complex128), x0=x0.astype(np.complex128), tol=cfg.cg_tol,
+    # ac is real: the normal equations of the real least-squares problem are
+    # Re(AᴴWA) ac = Re(AᴴWd), and the operator's real path runs on half spectra.
+    d = sup * (np.asarray(rhs).real + lam * x0)
+    res = K.cg(normal, np.ascontiguousarray(d), x0=np.ascontiguousarray(x0, dtype=np.float64), tol=cfg.cg_tol,
                maxiter=cfg.cg_maxiter, backend=cfg.backend)
-    ac = np.asarray(res.x).real
+    ac = np.asarray(res.x)
     ac = 0.5 * (ac + _invert(ac))  # intensities are centrosymmetric (Friedel), so is ac
     return ac, res
 
@@ -577,14 +589,14 @@ def resample(vol: np.ndarray, M_new: int) -> np.ndarray:
     M = vol.shape[0]
     if M == M_new:
         return vol.copy()
-    f = np.fft.fftshift(np.fft.fftn(np.fft.ifftshift(vol)))
+    f = _fft.fftshift(_fft.fftn(_fft.ifftshift(vol)))
     out = np.zeros((M_new,) * 3, dtype=complex)
     c_old, c_new = M // 2, M_new // 2
     h = min(M, M_new) // 2
     so = slice(c_old - h, c_old + h + 1)
     sn = slice(c_new - h, c_new + h + 1)
     out[sn, sn, sn] = f[so, so, so]
-    res = np.fft.fftshift(np.fft.ifftn(np.fft.ifftshift(out))).real
+    res = _fft.fftshift(_fft.ifftn(_fft.ifftshift(out))).real
     return res * (M_new / M) ** 3
 
 
@@ -733,7 +745,11 @@ def reconstruct(data: SPIData, config: MTIPConfig | None = None, *, checkpoint=N
                                        row_weights=merge_args[2])
                 t_step["merge"] = time.perf_counter() - t0
                 t0 = time.perf_counter()
-                ph = phase(ac_new, schedule=cfg.phasing, n_runs=cfg.n_phasing_runs, rho0=rho,
+                last = gen == total_gens - 1
+                runs = max(cfg.n_phasing_runs, cfg.final_phasing_runs) if last else cfg.n_phasing_runs
+                # The data fill the sphere |s| <= s_lim; the cube's corners beyond it hold no
+                # measurements, so phasing leaves their magnitudes free.
+                ph = phase(ac_new, schedule=cfg.phasing, n_runs=runs, rho0=rho, max_frequency=s_lim * dx,
                            seed=rng)
                 t_step["phase"] = time.perf_counter() - t0
                 orient_all = parallel.allgather_rows(quats, comm)
