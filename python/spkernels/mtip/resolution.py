@@ -2,10 +2,10 @@
 
 A reconstruction is defined only up to a rotation, a translation and the hand (the data cannot
 tell ρ(x) from ρ(−x)). :func:`align_to_reference` finds all three: a cross-correlation search
-over a near-uniform set of rotations for both hands (the translation comes free from an FFT
-cross-correlation for each rotation), finer rounds of smaller rotations around the best, then a
-sub-voxel shift from a parabolic fit to the correlation peak. :func:`resolution` then reports
-the FSC and where it crosses 0.5.
+over a near-uniform set of rotations for both hands on Fourier-cropped copies (the translation
+comes free from an FFT cross-correlation for each rotation), finer rounds of smaller rotations
+around the best candidates, again on the full grid, then a sub-voxel shift from a parabolic fit
+to the correlation peak. :func:`resolution` then reports the FSC and where it crosses 0.5.
 """
 
 from __future__ import annotations
@@ -75,9 +75,15 @@ class Alignment:
     cc: float
 
 
-def align_to_reference(vol: np.ndarray, ref: np.ndarray, *, n_rotations: int = 420, n_rounds: int = 10,
-                       seed: int = 0) -> Alignment:
+def align_to_reference(vol: np.ndarray, ref: np.ndarray, *, n_rotations: int = 2000, n_rounds: int = 10,
+                       coarse_factor: int = 3, n_candidates: int = 4, seed: int = 0) -> Alignment:
     """Rotate, translate and (if it helps) invert `vol` onto `ref` (same grid) by cross-correlation.
+
+    The global search runs on copies Fourier-cropped by `coarse_factor` (a smooth correlation
+    landscape, and cheap); its best `n_candidates` rotations over both hands are refined there,
+    and the best of each hand is refined again on the full grid. A detailed density's
+    correlation peak is only a few degrees wide: searching the full grid over a 420-rotation set
+    (~30° apart) missed it on a 69³ reconstruction (CC 0.63 where 0.94 was there to find).
 
     Parameters
     ----------
@@ -86,43 +92,73 @@ def align_to_reference(vol: np.ndarray, ref: np.ndarray, *, n_rotations: int = 4
     n_rotations : int
         Size of the near-uniform (super-Fibonacci) rotation set of the global search, both hands.
     n_rounds : int
-        Finer rounds: each tries 24 rotations around the best within an angle that halves per
-        round, starting at the global set's spacing.
+        Finer rounds per level: each tries 24 rotations around the best within an angle that
+        halves per round, starting at the global set's spacing on the coarse grid.
+    coarse_factor : int
+        The coarse grid has about M / coarse_factor voxels per side (1: no coarse level).
+    n_candidates : int
+        Global-search maxima refined on the coarse grid.
     """
+    from .reconstruct import resample
+
     vol = ensure_array("vol", vol, dtypes=(np.float32, np.float64), ndim=3, allow_device=False).astype(np.float64)
     ref = ensure_array("ref", ref, dtypes=(np.float32, np.float64), ndim=3, allow_device=False).astype(np.float64)
     if vol.shape != ref.shape:
         raise ValueError(f"`vol` {vol.shape} and `ref` {ref.shape} must share a grid (use resample_to)")
+    if len(set(vol.shape)) != 1:
+        raise ValueError(f"`vol` must be a cube, got {vol.shape}")
     ensure_finite("vol", vol)
     ensure_finite("ref", ref)
+    if coarse_factor < 1 or n_candidates < 1 or n_rotations < 1 or n_rounds < 0:
+        raise ValueError("`coarse_factor`, `n_candidates` and `n_rotations` must be >= 1, `n_rounds` >= 0")
     rng = np.random.default_rng(seed)
-    r0 = ref - ref.mean()
-    ref_f = _fft.rfftn(r0)
-    ref_norm = float(np.sqrt((r0 * r0).sum()))
-    hands = {False: vol, True: _invert(vol)}
+    m = vol.shape[0]
+    m_coarse = max(9, (m // coarse_factor) | 1)
+    levels = {}
+    for name, size in (("coarse", min(m_coarse, m)), ("full", m)):
+        v = vol if size == m else resample(vol, size)
+        r = ref if size == m else resample(ref, size)
+        r0 = r - r.mean()
+        levels[name] = (_fft.rfftn(r0), float(np.sqrt((r0 * r0).sum())), {False: v, True: _invert(v)})
 
-    best = (-np.inf, None, None, None)
-    for inverted, v in hands.items():
+    def score(level, q, inverted):
+        ref_f, ref_norm, hands = levels[level]
+        return _best_shift_cc(ref_f, ref_norm, rotate(hands[inverted], q))
+
+    def refine(level, cand, step):
+        best = cand
+        for _ in range(n_rounds):
+            axes = rng.standard_normal((24, 3))
+            axes /= np.linalg.norm(axes, axis=1, keepdims=True)
+            angles = rng.uniform(0, step, 24)
+            dq = np.concatenate([np.cos(angles / 2)[:, None], axes * np.sin(angles / 2)[:, None]], axis=1)
+            for d in dq:
+                q = quaternion_multiply(d, best[1])
+                cc, shift = score(level, q, best[2])
+                if cc > best[0]:
+                    best = (cc, q, best[2], shift)
+            step /= 2
+        return best
+
+    found = []
+    for inverted in (False, True):
         for q in super_fibonacci(n_rotations):
-            cc, shift = _best_shift_cc(ref_f, ref_norm, rotate(v, q))
-            if cc > best[0]:
-                best = (cc, q, inverted, shift)
+            cc, shift = score("coarse", q, inverted)
+            found.append((cc, q, inverted, shift))
+    found.sort(key=lambda c: -c[0])
     # Mean nearest-neighbour angle of a super-Fibonacci set: 22.7° at 1000, scaling as n^(-1/3).
     step = float(np.radians(22.7 * (1000.0 / n_rotations) ** (1 / 3)))
-    for _ in range(n_rounds):
-        cc0, q0, inv, _ = best
-        axes = rng.standard_normal((24, 3))
-        axes /= np.linalg.norm(axes, axis=1, keepdims=True)
-        angles = rng.uniform(0, step, 24)
-        dq = np.concatenate([np.cos(angles / 2)[:, None], axes * np.sin(angles / 2)[:, None]], axis=1)
-        for d in dq:
-            q = quaternion_multiply(d, q0)
-            cc, shift = _best_shift_cc(ref_f, ref_norm, rotate(hands[inv], q))
-            if cc > best[0]:
-                best = (cc, q, inv, shift)
-        step /= 2
-    cc, q, inv, shift = best
-    rotated = rotate(hands[inv], q, order=3)
+    refined = [refine("coarse", c, step) for c in found[:n_candidates]]
+    finals = []
+    for inverted in (False, True):
+        same = [c for c in refined if c[2] == inverted]
+        if same:
+            c = max(same, key=lambda c: c[0])
+            cc, shift = score("full", c[1], inverted)
+            # the coarse grid pins the rotation to a few degrees: start the full-grid rounds there
+            finals.append(refine("full", (cc, c[1], inverted, shift), step / 4))
+    cc, q, inv, shift = max(finals, key=lambda c: c[0])
+    rotated = rotate(levels["full"][2][inv], q, order=3)
     aligned = np.roll(rotated, shift, axis=(0, 1, 2))
     sub = _subvoxel_shift(ref, aligned)
     aligned = _fourier_shift(aligned, sub)
@@ -177,7 +213,7 @@ class ResolutionReport:
 
 
 def resolution(vol: np.ndarray, voxel_size: float, reference: np.ndarray, reference_voxel_size: float, *,
-               threshold: float = 0.5, n_rotations: int = 420, n_rounds: int = 10, backend: str = "auto",
+               threshold: float = 0.5, n_rotations: int = 2000, n_rounds: int = 10, backend: str = "auto",
                seed: int = 0) -> ResolutionReport:
     """Align `vol` to `reference` and measure the FSC resolution at `threshold` (0.5 against a reference).
 
