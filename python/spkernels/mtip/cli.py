@@ -102,8 +102,8 @@ def _cmd_demo(args) -> int:
     out_dir = Path(args.output)
     out_dir.mkdir(parents=True, exist_ok=True)
     # The standard detector binned 2x2 (64x64, corner 9.96 A). The standard 1e12-photon pulse gives
-    # this ~600 kDa particle only ~600 photons per image; 3e13 gives ~19k, the regime in which MTIP
-    # from scratch is known to converge on 2 000 images.
+    # this ~570 kDa particle only ~600 photons per image; 3e13 gives ~18k, the regime in which MTIP
+    # from scratch converges (3000 images: FSC-0.5 of about 1.1x the corner resolution).
     det = Detector.standard(binning=2)
     beam = Beam(4600.0, args.photons, 5e-7)
     t0 = time.perf_counter()
@@ -150,7 +150,7 @@ def add_parser(subparsers) -> None:
     d = sub.add_parser("demo", help="simulate the built-in particle and reconstruct it from random orientations",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     d.add_argument("-o", "--output", default="mtip-demo", help="output folder")
-    d.add_argument("-n", "--n-images", type=int, default=2000)
+    d.add_argument("-n", "--n-images", type=int, default=3000)
     d.add_argument("--photons", type=float, default=3e13, help="photons per pulse")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--backend", default="auto", help="kernel backend (auto picks the fastest usable)")
