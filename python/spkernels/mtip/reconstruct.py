@@ -332,8 +332,10 @@ def radius_of_gyration(data: SPIData) -> float:
     for _ in range(10):
         sel = usable & (2 * np.pi * r * rg < 1.3)
         if sel.sum() < 4:
-            log.warning("only %d pixels inside the Guinier range: the particle size estimate is rough; "
-                        "set `particle_diameter` if you know it", int(sel.sum()))
+            # Usual for SPI detectors (no pixel that close to the beam for a large particle); the
+            # 3.3 factor of estimate_diameter covers the bias of fitting slightly beyond the range.
+            log.info("only %d pixels inside the Guinier range: fitting the 4 innermost instead "
+                     "(set `particle_diameter` if you know it)", int(sel.sum()))
             sel = usable & (r <= np.sort(r[usable])[3])
         a = np.stack([np.ones(sel.sum()), -(4 * np.pi**2 / 3) * r[sel] ** 2], axis=1)
         coef, *_ = np.linalg.lstsq(a, np.log(mean_img[sel]), rcond=None)
