@@ -159,6 +159,16 @@ def test_alignment_finds_rotation_hand_and_shift(rng):
     assert al.cc > 0.97, al.cc
 
 
+def test_alignment_rejects_bad_input(rng):
+    cube = rng.random((11, 11, 11))
+    with pytest.raises(ValueError, match="share a grid"):
+        align_to_reference(cube, rng.random((9, 9, 9)))
+    with pytest.raises(ValueError, match="cube"):
+        align_to_reference(rng.random((11, 11, 9)), rng.random((11, 11, 9)))
+    with pytest.raises(ValueError, match="coarse_factor"):
+        align_to_reference(cube, cube, coarse_factor=0)
+
+
 def test_cli_simulate_then_run_writes_every_output(tmp_path, capsys):
     from spkernels.cli import main
 
