@@ -20,22 +20,11 @@ import numbers
 
 import numpy as np
 
-from .._arrays import ensure_array, ensure_finite, is_device_array
+from .._arrays import ensure_array, ensure_finite, fft_module, is_device_array
 
 __all__ = ["ToeplitzNormalOperator"]
 
 log = logging.getLogger("spkernels.kernels.toeplitz")
-
-
-def _fft_module(on_device):
-    if on_device:
-        import cupy
-        import cupy.fft
-
-        return cupy, cupy.fft, {}
-    import scipy.fft
-
-    return np, scipy.fft, {"workers": -1}
 
 
 class ToeplitzNormalOperator:
@@ -86,8 +75,12 @@ class ToeplitzNormalOperator:
         self.n_modes = n_modes
         on_device = is_device_array(x)
         self.on_device = on_device
-        xp, fft, kw = _fft_module(on_device)
-        self._xp, self._fft, self._kw = xp, fft, kw
+        if on_device:
+            import cupy as xp
+        else:
+            xp = np
+        fft = fft_module(xp)
+        self._xp, self._fft = xp, fft
         x, y, z = (xp.asarray(a, dtype=np.float64) for a in (x, y, z))
         m = int(x.shape[0]) if getattr(x, "ndim", 0) == 1 else -1
         if weights is None:
@@ -124,7 +117,7 @@ class ToeplitzNormalOperator:
         self._kernel_hat = None  # complex spectrum: made on the first complex application
         # Real inputs: kernel Re T(m) = (T(m) + T(-m))/2 is real and even; keep its rfft half.
         circ_re = xp.ascontiguousarray(self._circ.real)
-        self.real_kernel_hat = fft.rfftn(circ_re, **kw).real.copy()
+        self.real_kernel_hat = fft.rfftn(circ_re).real.copy()
         self.size = int(np.prod(n_modes))
         self.shape = (self.size, self.size)
         self.dtype = np.dtype(np.complex128)
@@ -136,12 +129,12 @@ class ToeplitzNormalOperator:
         """Spectrum of the complex circulant kernel (made once, on first use: MTIP's real
         unknowns only ever need :attr:`real_kernel_hat`)."""
         if self._kernel_hat is None:
-            self._kernel_hat = self._fft.fftn(self._circ, **self._kw)
+            self._kernel_hat = self._fft.fftn(self._circ)
         return self._kernel_hat
 
     def matvec(self, u):
         """``AᴴWA u`` (complex `u`) or ``Re(AᴴWA u)`` (real `u`); the output has `u`'s shape."""
-        xp, fft, kw = self._xp, self._fft, self._kw
+        xp, fft = self._xp, self._fft
         if is_device_array(u) != self.on_device:
             raise ValueError("`u` must live on the same device as the operator's points")
         shape_in = tuple(u.shape)
@@ -156,13 +149,13 @@ class ToeplitzNormalOperator:
         crop = tuple(slice(0, n) for n in self.n_modes)
         if kind in "fiu":
             real_dt = np.float32 if np.dtype(u3.dtype) == np.float32 else np.float64
-            spec = fft.rfftn(u3.astype(np.float64, copy=False), s=big, **kw)
+            spec = fft.rfftn(u3.astype(np.float64, copy=False), s=big)
             spec *= self.real_kernel_hat
-            out = fft.irfftn(spec, s=big, **kw)[crop].astype(real_dt, copy=False)
+            out = fft.irfftn(spec, s=big)[crop].astype(real_dt, copy=False)
         elif kind == "c":
-            spec = fft.fftn(u3.astype(np.complex128, copy=False), s=big, **kw)
+            spec = fft.fftn(u3.astype(np.complex128, copy=False), s=big)
             spec *= self.kernel_hat
-            out = fft.ifftn(spec, **kw)[crop].astype(u3.dtype, copy=False)
+            out = fft.ifftn(spec)[crop].astype(u3.dtype, copy=False)
         else:
             raise TypeError(f"`u` must be a real or complex array, got {np.dtype(u3.dtype).name}")
         out = xp.ascontiguousarray(out)
