@@ -15,6 +15,7 @@ the core is missing). The CUDA simulator is never picked automatically: it is fo
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 
 from .._errors import BackendUnavailableError
@@ -22,6 +23,20 @@ from .._errors import BackendUnavailableError
 BACKENDS = ("cuda", "numba-cuda", "cpu", "numba-cpu", "numpy")
 GPU_BACKENDS = frozenset({"cuda", "numba-cuda"})
 _AUTO_ORDER = ("cuda", "numba-cuda", "cpu", "numba-cpu", "numpy")
+#: the sub-package that holds each backend's ``<family>.py`` modules
+PACKAGES = {"cuda": "cuda", "numba-cuda": "numba_cuda", "cpu": "cpu", "numba-cpu": "numba_cpu", "numpy": "numpy"}
+
+
+def load(name: str, family: str):
+    """The module ``spkernels.backends.<package>.<family>`` of backend `name` (imported once).
+
+    Every backend's module of a family exposes the same functions (the family's contract, listed
+    in ARCHITECTURE.md), so ``kernels/<family>.py`` validates, resolves a name, then calls
+    ``load(name, family).<function>(...)`` without knowing which backend runs.
+    """
+    if name not in PACKAGES:
+        raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    return importlib.import_module(f"{__name__}.{PACKAGES[name]}.{family}")
 
 
 def core():

@@ -1,0 +1,52 @@
+"""Helpers every backend module shares: the compiled core's functions and the dtype vocabulary.
+
+One dtype vocabulary for the whole package: NumPy's names (``float32``, ``float64``,
+``complex64``, ``complex128``); where a compiled launcher takes a short tag for the element
+type, :func:`core_tag` makes it from the dtype, in one place.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+REAL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+COMPLEX_DTYPES = (np.dtype(np.complex64), np.dtype(np.complex128))
+
+
+def real_dtype(dtype) -> np.dtype:
+    """The real dtype of the same precision (``complex64`` → ``float32``)."""
+    return np.empty(0, dtype=dtype).real.dtype
+
+
+def complex_dtype(dtype) -> np.dtype:
+    """The complex dtype of the same precision (``float64`` → ``complex128``)."""
+    return np.result_type(np.dtype(dtype), np.complex64)
+
+
+def is_single(dtype) -> bool:
+    """True for float32 / complex64."""
+    return real_dtype(dtype) == np.float32
+
+
+_TAGS = {"float32": "f32", "float64": "f64", "complex64": "c64", "complex128": "c128"}
+
+
+def core_tag(dtype) -> str:
+    """The compiled core's tag for an element type: ``f32``, ``f64``, ``c64`` or ``c128``."""
+    name = np.dtype(dtype).name
+    if name not in _TAGS:
+        raise TypeError(f"no compiled kernel takes dtype {name}")
+    return _TAGS[name]
+
+
+def core_function(name: str):
+    """The compiled ``spkernels._core`` function `name`, or a RuntimeError saying why it is missing."""
+    from . import core
+
+    mod = core()
+    if mod is None:
+        raise RuntimeError(f"spkernels._core is not importable, so {name} cannot run")
+    fn = getattr(mod, name, None)
+    if fn is None:
+        raise RuntimeError(f"spkernels._core was built without {name} (rebuild the package)")
+    return fn
