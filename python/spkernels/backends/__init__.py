@@ -75,11 +75,7 @@ def _why_unavailable(name: str) -> str | None:
             return "no CUDA GPU (or driver) is visible"
         return None
     if name == "numba-cpu":
-        try:
-            import numba  # noqa: F401
-        except ImportError:
-            return "numba is not installed"
-        return None
+        return None  # numba is a required dependency
     if name == "numba-cuda":
         try:
             from numba import cuda
