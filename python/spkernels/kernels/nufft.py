@@ -45,8 +45,12 @@ import os
 import numpy as np
 
 from .. import backends as _backends
-from .._arrays import array_module, device_pointer, ensure_array, ensure_finite, ensure_nonempty, is_device_array
+from .._arrays import array_module, ensure_array, ensure_finite, ensure_nonempty, is_device_array, to_host
 from .._errors import BackendUnavailableError
+from ..backends import _shared
+# the float64 oracle lives with the numpy backend; re-exported for tests and benchmarks
+from ..backends.numpy.nufft import direct_type1, direct_type2
+from ..backends.numpy.nufft import mode_indices as _mode_indices
 
 __all__ = ["nufft3d1", "nufft3d2", "Plan", "kernel_params", "fine_grid_size"]
 
@@ -62,9 +66,6 @@ _GAUSS_NODES = 64
 _HOST_POINT_CHUNK = 1 << 26
 #: tests set this to force point batching at small sizes
 _POINT_CHUNK_OVERRIDE = None
-
-_COMPLEX_OF = {np.dtype(np.float32): np.dtype(np.complex64), np.dtype(np.float64): np.dtype(np.complex128)}
-_REAL_OF = {v: k for k, v in _COMPLEX_OF.items()}
 
 
 # ----------------------------------------------------------------------------- parameters
@@ -111,11 +112,6 @@ def fine_grid_size(n_modes, w: int, upsampfac: float = 2.0) -> tuple[int, int, i
     return tuple(_smooth_even(max(math.ceil(upsampfac * int(n)), 2 * w)) for n in n_modes)
 
 
-def _mode_indices(N: int) -> np.ndarray:
-    """finufft modeord=0 modes -N//2 .. (N-1)//2, increasing."""
-    return np.arange(-(N // 2), (N - 1) // 2 + 1)
-
-
 def kernel_fourier(N: int, n: int, w: int, beta: float) -> np.ndarray:
     """``phihat(k)`` for the N modes of one axis (float64), by Gauss-Legendre quadrature.
 
@@ -153,10 +149,8 @@ def _real_dtype(dtype, name):
         dt = np.dtype(dtype)
     except TypeError:
         raise TypeError(f"`{name}` must be a NumPy dtype or its name, got {dtype!r}") from None
-    if dt in _COMPLEX_OF:
-        return dt
-    if dt in _REAL_OF:
-        return _REAL_OF[dt]
+    if dt in _shared.REAL_DTYPES or dt in _shared.COMPLEX_DTYPES:
+        return _shared.real_dtype(dt)
     raise TypeError(f"`{name}` must be complex64/float32 or complex128/float64, got {dt.name}")
 
 
@@ -166,7 +160,7 @@ def _check_eps(eps, real):
     eps = float(eps)
     lo = EPS_MIN[np.dtype(real)]
     if not math.isfinite(eps) or eps >= 1.0 or eps < lo * (1 - 1e-12):
-        prec = "single" if np.dtype(real) == np.float32 else "double"
+        prec = "single" if _shared.is_single(real) else "double"
         raise ValueError(f"`eps` must lie in [{lo:g}, 1) for {prec} precision, got {eps:g}")
     return eps
 
@@ -293,183 +287,7 @@ def _workers() -> int:
         return os.cpu_count() or 1
 
 
-# ----------------------------------------------------------------------------- engines
-
-
-class _HostFFT:
-    """scipy.fft over the last three axes, sign chosen by isign, no normalisation."""
-
-    xp = np
-
-    @staticmethod
-    def fft(a, isign):
-        import scipy.fft
-
-        if isign < 0:
-            return scipy.fft.fftn(a, axes=(1, 2, 3), workers=_workers(), overwrite_x=True)
-        return scipy.fft.ifftn(a, axes=(1, 2, 3), norm="forward", workers=_workers(), overwrite_x=True)
-
-    @staticmethod
-    def asarray(a):
-        return np.ascontiguousarray(a)
-
-    @staticmethod
-    def to_host(a):
-        return a
-
-
-class _CupyFFT:
-    @property
-    def xp(self):
-        import cupy
-
-        return cupy
-
-    @staticmethod
-    def fft(a, isign):
-        import cupy
-
-        if isign < 0:
-            return cupy.fft.fftn(a, axes=(1, 2, 3))
-        return cupy.fft.ifftn(a, axes=(1, 2, 3), norm="forward")
-
-    @staticmethod
-    def asarray(a):
-        import cupy
-
-        return cupy.ascontiguousarray(cupy.asarray(a))
-
-    @staticmethod
-    def to_host(a):
-        return a.get()
-
-
-def _canonical(a):
-    # a view with NumPy's builtin dtype instance: scipy.fft returns arrays whose (equal) dtype is
-    # a distinct object, which pybind11 identity checks (`dtype().is(...)`) would reject
-    return a.view(np.dtype(a.dtype.char))
-
-
-class _CoreCPU(_HostFFT):
-    name = "cpu"
-
-    def __init__(self):
-        self.core = _backends.core()
-
-    def setpts(self, x, y, z, n, bs):
-        x, y, z = (_canonical(a) for a in (x, y, z))
-        return self.core.nufft_setpts_cpu(x, y, z, tuple(n), tuple(bs))
-
-    def spread(self, x, y, z, c, perm, offs, n, bs, w, beta, method):
-        x, y, z, c = (_canonical(a) for a in (x, y, z, c))
-        return self.core.nufft_spread_cpu(x, y, z, c, perm, offs, tuple(n), tuple(bs), int(w), float(beta), method)
-
-    def interp(self, x, y, z, fine, perm, w, beta):
-        x, y, z, fine = (_canonical(a) for a in (x, y, z, fine))
-        return self.core.nufft_interp_cpu(x, y, z, fine, perm, int(w), float(beta))
-
-
-class _NumbaCPU(_HostFFT):
-    name = "numba-cpu"
-
-    def __init__(self):
-        from ..backends.numba_cpu import nufft as impl
-
-        self.impl = impl
-        self.point_chunk = impl.point_chunk
-        self.bin_target = impl.BIN_TARGET
-
-    def setpts(self, x, y, z, n, bs):
-        return self.impl.setpts(x, y, z, n, bs)
-
-    def spread(self, x, y, z, c, perm, offs, n, bs, w, beta, method):
-        return self.impl.spread(x, y, z, c, perm, offs, n, bs, w, beta, method,
-                                max_bytes=_host_available_bytes() // 3)
-
-    def interp(self, x, y, z, fine, perm, w, beta):
-        return self.impl.interp(x, y, z, fine, perm, w, beta)
-
-
-class _NumbaCUDA:
-    name = "numba-cuda"
-
-    def __init__(self):
-        from ..backends.numba_cuda import nufft as impl
-
-        self.impl = impl
-        self.fftlib = _HostFFT() if _backends.cuda_simulator() else _CupyFFT()
-        self.xp = self.fftlib.xp
-
-    def fft(self, a, isign):
-        return self.fftlib.fft(a, isign)
-
-    def asarray(self, a):
-        if self.xp is np and is_device_array(a):
-            from .._arrays import to_host
-
-            a = to_host(a)
-        return self.fftlib.asarray(a)
-
-    def to_host(self, a):
-        return self.fftlib.to_host(a)
-
-    def setpts(self, x, y, z, n, bs):
-        return self.impl.setpts(x, y, z, n, bs)
-
-    def spread(self, x, y, z, c, perm, offs, n, bs, w, beta, method):
-        return self.impl.spread(x, y, z, c, perm, offs, n, bs, w, beta, method)
-
-    def interp(self, x, y, z, fine, perm, w, beta):
-        return self.impl.interp(x, y, z, fine, perm, w, beta)
-
-
-class _CoreCUDA(_CupyFFT):
-    name = "cuda"
-
-    def __init__(self):
-        self.core = _backends.core()
-
-    @staticmethod
-    def _stream():
-        import cupy
-
-        return cupy.cuda.get_current_stream().ptr
-
-    @staticmethod
-    def _tag(a):
-        return "f32" if np.dtype(a.dtype) in (np.dtype(np.float32), np.dtype(np.complex64)) else "f64"
-
-    def setpts(self, x, y, z, n, bs):
-        import cupy
-
-        m = int(x.shape[0])
-        nbins = int(np.prod([(a + b - 1) // b for a, b in zip(n, bs)]))
-        perm = cupy.empty(m, np.int64)
-        offs = cupy.empty(nbins + 1, np.int64)
-        self.core.nufft_setpts_cuda(device_pointer(x), device_pointer(y), device_pointer(z), m, *n, *bs,
-                                    self._tag(x), device_pointer(perm), device_pointer(offs), self._stream())
-        return perm, offs
-
-    def spread(self, x, y, z, c, perm, offs, n, bs, w, beta, method):
-        import cupy
-
-        nv, m = (int(s) for s in c.shape)
-        fine = cupy.empty((nv, *n), c.dtype)  # zero-initialised by the core
-        self.core.nufft_spread_cuda(device_pointer(x), device_pointer(y), device_pointer(z), device_pointer(c), nv, m,
-                                    device_pointer(perm), device_pointer(offs), *n, *bs, int(w), float(beta),
-                                    self._tag(c), method, device_pointer(fine), self._stream())
-        return fine
-
-    def interp(self, x, y, z, fine, perm, w, beta):
-        import cupy
-
-        nv = int(fine.shape[0])
-        m = int(perm.shape[0])
-        out = cupy.empty((nv, m), fine.dtype)
-        self.core.nufft_interp_cuda(device_pointer(x), device_pointer(y), device_pointer(z), device_pointer(fine), nv, m,
-                                    device_pointer(perm), *fine.shape[1:], int(w), float(beta), self._tag(fine),
-                                    device_pointer(out), self._stream())
-        return out
+# ----------------------------------------------------------------------------- dispatch
 
 
 def _has_cupy() -> bool:
@@ -506,11 +324,7 @@ def _resolve(backend, on_device):
     return name
 
 
-def _make_engine(name):
-    return {"cpu": _CoreCPU, "numba-cpu": _NumbaCPU, "numba-cuda": _NumbaCUDA, "cuda": _CoreCUDA}[name]()
-
-
-# ----------------------------------------------------------------------------- direct sum
+# ----------------------------------------------------------------------------- shared steps
 
 
 def _fold(a, xp):
@@ -519,49 +333,30 @@ def _fold(a, xp):
     return xp.where(a < -pi, a + two_pi, xp.where(a >= pi, a - two_pi, a))
 
 
-def _direct_chunk(nv, modes):
-    # keeps the (V, chunk, N1, N2) temporaries near 64 MiB
-    return max(1, (1 << 22) // max(1, nv * modes[0] * modes[1]))
+def _as_module(a, xp):
+    """`a` as a C-contiguous array of module `xp` (host copy of a simulated device array)."""
+    if xp is np:
+        if is_device_array(a):
+            a = to_host(a)
+        return np.ascontiguousarray(a)
+    return xp.ascontiguousarray(xp.asarray(a))
 
 
-def direct_type1(x, y, z, c, n_modes, isign=1):
-    """Exact type-1 sum in float64 (the oracle): ``c`` (V, M) -> (V, N1, N2, N3) complex128."""
-    x, y, z = (np.asarray(a, np.float64) for a in (x, y, z))
-    c = np.asarray(c, np.complex128)
-    nv = c.shape[0]
-    n1, n2, n3 = n_modes
-    k1, k2, k3 = (_mode_indices(n).astype(np.float64) for n in n_modes)
-    out = np.zeros((nv, n1 * n2, n3), np.complex128)
-    step = _direct_chunk(nv, n_modes)
-    for lo in range(0, x.shape[0], step):
-        sl = slice(lo, lo + step)
-        ex = np.exp(1j * isign * np.outer(x[sl], k1))
-        ey = np.exp(1j * isign * np.outer(y[sl], k2))
-        ez = np.exp(1j * isign * np.outer(z[sl], k3))
-        exy = (ex[:, :, None] * ey[:, None, :]).reshape(-1, n1 * n2)  # (m, N1 N2)
-        for v in range(nv):
-            out[v] += (c[v, sl, None] * exy).T @ ez
-    return out.reshape(nv, n1, n2, n3)
+def _fft(a, isign, xp):
+    """Unnormalised FFT over the last three axes, exponent sign `isign` (scipy.fft or CuPy's)."""
+    if xp is np:
+        import scipy.fft
+
+        if isign < 0:
+            return scipy.fft.fftn(a, axes=(1, 2, 3), workers=_workers(), overwrite_x=True)
+        return scipy.fft.ifftn(a, axes=(1, 2, 3), norm="forward", workers=_workers(), overwrite_x=True)
+    if isign < 0:
+        return xp.fft.fftn(a, axes=(1, 2, 3))
+    return xp.fft.ifftn(a, axes=(1, 2, 3), norm="forward")
 
 
-def direct_type2(x, y, z, f, isign=-1):
-    """Exact type-2 sum in float64 (the oracle): ``f`` (V, N1, N2, N3) -> (V, M) complex128."""
-    x, y, z = (np.asarray(a, np.float64) for a in (x, y, z))
-    f = np.asarray(f, np.complex128)
-    nv, n1, n2, n3 = f.shape
-    k1, k2, k3 = (_mode_indices(n).astype(np.float64) for n in (n1, n2, n3))
-    out = np.empty((nv, x.shape[0]), np.complex128)
-    step = _direct_chunk(nv, (n1, n2))
-    for lo in range(0, x.shape[0], step):
-        sl = slice(lo, lo + step)
-        ex = np.exp(1j * isign * np.outer(x[sl], k1))
-        ey = np.exp(1j * isign * np.outer(y[sl], k2))
-        ez = np.exp(1j * isign * np.outer(z[sl], k3))
-        exy = (ex[:, :, None] * ey[:, None, :]).reshape(-1, n1 * n2)
-        for v in range(nv):
-            g = f[v].reshape(n1 * n2, n3) @ ez.T  # (N1 N2, m)
-            out[v, sl] = np.einsum("pj,jp->j", g, exy)
-    return out
+def _host(a, xp):
+    return a if xp is np else a.get()
 
 
 # ----------------------------------------------------------------------------- plan
@@ -605,7 +400,7 @@ class Plan:
         self.type = int(nufft_type)
         self.n_modes = _check_n_modes(n_modes)
         self.real_dtype = _real_dtype(dtype, "dtype")
-        self.dtype = _COMPLEX_OF[self.real_dtype]
+        self.dtype = _shared.complex_dtype(self.real_dtype)
         self.eps = _check_eps(eps, self.real_dtype)
         self.isign = _check_isign(isign, 1 if self.type == 1 else -1)
         if isinstance(n_trans, bool) or not isinstance(n_trans, numbers.Integral) or n_trans < 1:
@@ -620,7 +415,8 @@ class Plan:
         self._requested = backend
         self.backend = _resolve(backend, on_device=False) if backend != "auto" else None
         if self.backend is not None:  # fail on an impossible grid before any points are given
-            self._vector_batch(self.n_trans, self.backend in _backends.GPU_BACKENDS and not _backends.cuda_simulator())
+            impl = _backends.load(self.backend, "nufft")
+            self._vector_batch(self.n_trans, impl.array_module() is not np, impl.EXACT)
         self._points = None
         log.debug("nufft plan type %d modes %s eps %g: w=%d beta=%.3f fine grid %s", self.type, self.n_modes,
                   self.eps, self.w, self.beta, self.n_fine)
@@ -630,7 +426,7 @@ class Plan:
     def _grid_bytes(self):
         return int(np.prod(self.n_fine)) * self.dtype.itemsize
 
-    def _vector_batch(self, nv, gpu):
+    def _vector_batch(self, nv, gpu, exact):
         """Vectors per pass: all when they fit, else as many as fit; ValueError when one does not."""
         avail = _device_available_bytes() if gpu else _host_available_bytes()
         gib = 1 << 30
@@ -638,7 +434,7 @@ class Plan:
         if modes > avail // 2:
             raise ValueError(f"`n_modes`={self.n_modes} needs {modes / gib:.1f} GiB per vector, more than half "
                              f"of the {avail / gib:.1f} GiB available")
-        if self.backend == "numpy":
+        if exact:  # the direct sum has no fine grid
             return nv
         need = 3 * self._grid_bytes() + modes  # fine grid, FFT output, extraction slack, modes
         if need > avail:
@@ -652,8 +448,8 @@ class Plan:
         if _POINT_CHUNK_OVERRIDE:
             return int(_POINT_CHUNK_OVERRIDE)
         if not gpu:
-            limit = getattr(self._engine, "point_chunk", None)
-            return min(_HOST_POINT_CHUNK, limit(self.w)) if limit else _HOST_POINT_CHUNK
+            limit = self._impl.max_points(self.w)
+            return min(_HOST_POINT_CHUNK, limit) if limit else _HOST_POINT_CHUNK
         per_point = 3 * self.real_dtype.itemsize + 4 * 8 + 2 * self.n_trans * self.dtype.itemsize
         return max(1 << 16, int(0.25 * _device_available_bytes()) // per_point)
 
@@ -684,30 +480,25 @@ class Plan:
         if self.backend is None or on_device:
             self.backend = _resolve(self._requested, on_device=on_device)
         self._on_device = on_device
+        impl = _backends.load(self.backend, "nufft")
+        self._impl = impl
         m = int(x.shape[0])
-        if self.backend == "numpy":
-            from .._arrays import to_host
-
-            self._vector_batch(self.n_trans, False)
-            self._engine = None
+        if impl.EXACT:
+            self._vector_batch(self.n_trans, False, True)
             self._points = tuple(to_host(a) for a in (x, y, z))
             self.m = m
             return self
-        eng = _make_engine(self.backend)
-        self._engine = eng
-        gpu = self.backend in _backends.GPU_BACKENDS and eng.xp is not np
+        xp = impl.array_module()
+        gpu = xp is not np
         self._gpu = gpu
-        bs_target, bs_max = (8, 16) if self.backend in _backends.GPU_BACKENDS else (16, 32)
-        bs_target = getattr(eng, "bin_target", bs_target)
-        self.bin_size = tuple(_bin_size(n, self.w, bs_target, bs_max) for n in self.n_fine)
-        self._vb = self._vector_batch(self.n_trans, gpu)  # fails early if one grid does not fit
+        self.bin_size = tuple(_bin_size(n, self.w, impl.BIN_TARGET, impl.BIN_MAX) for n in self.n_fine)
+        self._vb = self._vector_batch(self.n_trans, gpu, False)  # fails early if one grid does not fit
         step = self._point_chunk(gpu)
         chunks = []
         for lo in range(0, m, step):
             hi = min(m, lo + step)
-            pts = tuple(_fold(eng.asarray(a[lo:hi]), eng.xp) for a in (x, y, z))
-            pts = tuple(eng.xp.ascontiguousarray(p) for p in pts)
-            perm, offs = eng.setpts(*pts, self.n_fine, self.bin_size)
+            pts = tuple(xp.ascontiguousarray(_fold(_as_module(a[lo:hi], xp), xp)) for a in (x, y, z))
+            perm, offs = impl.setpts(*pts, self.n_fine, self.bin_size)
             chunks.append((lo, hi, pts, perm, offs))
         self._chunks = chunks
         self._points = True
@@ -744,18 +535,18 @@ class Plan:
             raise ValueError(f"data is a GPU array but the plan's backend {self.backend!r} runs on the CPU")
         if not batched:
             data = data[None]
-        if self.backend == "numpy":
-            from .._arrays import to_host
-
+        impl = self._impl
+        if impl.EXACT:
             x, y, z = self._points
             d = to_host(data)
-            res = (direct_type1(x, y, z, d, self.n_modes, self.isign) if self.type == 1
-                   else direct_type2(x, y, z, d, self.isign)).astype(self.dtype)
+            res = (impl.direct_type1(x, y, z, d, self.n_modes, self.isign) if self.type == 1
+                   else impl.direct_type2(x, y, z, d, self.isign)).astype(self.dtype)
         else:
-            res = self._execute_engine(data)
+            xp = impl.array_module()
+            res = self._execute_grid(impl, xp, data)
             if not data_on_device:
-                res = self._engine.to_host(res)
-            elif self._engine.xp is np:  # simulator: hand back a (simulated) device array
+                res = _host(res, xp)
+            elif xp is np:  # simulator: hand back a (simulated) device array
                 from numba import cuda
 
                 res = cuda.to_device(res)
@@ -769,10 +560,9 @@ class Plan:
             return out
         return res
 
-    def _execute_engine(self, data):
-        eng = self._engine
-        xp = eng.xp
-        data = eng.asarray(data)
+    def _execute_grid(self, impl, xp, data):
+        """Spread / FFT / deconvolve (type 1) or the same backwards (type 2), vectors and points batched."""
+        data = _as_module(data, xp)
         nv = int(data.shape[0])
         if getattr(self, "_corr_xp", None) is not xp:  # once per plan (and array module)
             self._corr = self._correction(xp)
@@ -789,19 +579,20 @@ class Plan:
                 fine = None
                 for lo, hi, pts, perm, offs in self._chunks:
                     c = xp.ascontiguousarray(data[v0:v1, lo:hi])
-                    part = eng.spread(*pts, c, perm, offs, self.n_fine, self.bin_size, self.w, self.beta, self.method)
+                    part = impl.spread(*pts, c, perm, offs, self.n_fine, self.bin_size, self.w, self.beta, self.method,
+                                       max_bytes=None if self._gpu else _host_available_bytes() // 3)
                     if fine is None:
                         fine = part
                     else:
                         fine += part  # chunks in a fixed order: still deterministic
-                fine = eng.fft(fine, self.isign)
+                fine = _fft(fine, self.isign, xp)
                 res[v0:v1] = fine[(slice(None), *idx)] * corr
             else:
                 fine = xp.zeros((v1 - v0, *self.n_fine), self.dtype)
                 fine[(slice(None), *idx)] = data[v0:v1] * corr
-                fine = xp.ascontiguousarray(eng.fft(fine, self.isign))
+                fine = xp.ascontiguousarray(_fft(fine, self.isign, xp))
                 for lo, hi, pts, perm, offs in self._chunks:
-                    res[v0:v1, lo:hi] = eng.interp(*pts, fine, perm, self.w, self.beta)
+                    res[v0:v1, lo:hi] = impl.interp(*pts, fine, perm, self.w, self.beta)
         return res
 
 
@@ -841,7 +632,7 @@ def nufft3d1(x, y, z, c, n_modes, *, eps=1e-6, isign=+1, backend="auto", method=
         fit in memory.
     """
     x, y, z = _check_points(x, y, z)
-    cdt = _COMPLEX_OF[np.dtype(x.dtype)]
+    cdt = _shared.complex_dtype(x.dtype)
     c, nv, _ = _check_values("c", c, cdt, 1, (int(x.shape[0]),))
     plan = Plan(1, n_modes, eps=eps, isign=isign, dtype=cdt, n_trans=nv, backend=backend, method=method,
                 upsampfac=upsampfac)
@@ -871,7 +662,7 @@ def nufft3d2(x, y, z, f, *, eps=1e-6, isign=-1, backend="auto", upsampfac=2.0, o
         As in :func:`nufft3d1`.
     """
     x, y, z = _check_points(x, y, z)
-    cdt = _COMPLEX_OF[np.dtype(x.dtype)]
+    cdt = _shared.complex_dtype(x.dtype)
     f = ensure_array("f", f, dtypes=(np.complex64, np.complex128), ndim=(3, 4))
     n_modes = tuple(int(s) for s in f.shape[-3:])
     f, nv, _ = _check_values("f", f, cdt, 3, n_modes)

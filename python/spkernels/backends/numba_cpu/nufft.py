@@ -1,7 +1,17 @@
 """NUFFT spreading / interpolation on the CPU with ``@njit(parallel=True)``.
 
-Same signatures as the ``_core`` CPU functions (see :mod:`spkernels.kernels.nufft`), so the
-Python layer dispatches to either without knowing which it has:
+The nufft family's backend contract (the same in every ``backends/<pkg>/nufft.py``):
+
+- ``BIN_TARGET``, ``BIN_MAX``: bin edge (fine-grid cells) the kernels are tuned for / accept;
+- ``EXACT``: False (the result is spread / FFT / deconvolved, not the direct sum);
+- ``array_module()``: the module the backend's arrays live in (numpy here);
+- ``max_points(w)``: points per ``setpts`` / ``spread`` call the backend's scratch allows, or None;
+- ``setpts(x, y, z, n_fine, bin_size) -> (perm, bin_offsets)``: stable sort by fine-grid bin;
+- ``spread(x, y, z, c, perm, bin_offsets, n_fine, bin_size, w, beta, method, max_bytes=None)``
+  -> fine grid (V, n1, n2, n3) (type-1 direction);
+- ``interp(x, y, z, fine, perm, w, beta)`` -> values (V, M) (type-2 direction).
+
+Here:
 
 - :func:`setpts` bins points by fine-grid cell and stable-sorts them by bin (counting sort:
   ties keep their original order), which makes every later pass deterministic.
@@ -12,7 +22,7 @@ Python layer dispatches to either without knowing which it has:
   points into its own full private grid, and the private grids are summed at the end (the
   baseline; it needs one grid per thread, so the thread count is capped by memory).
   The kernel weights of every point are computed once before the gather (a cache of
-  ``M * 3 * (8 + w * itemsize)`` bytes: :func:`point_chunk` bounds M per call).
+  ``M * 3 * (8 + w * itemsize)`` bytes: :func:`max_points` bounds M per call).
 - :func:`interp` is a point-driven gather over the sorted points.
 
 Points arrive already folded into [-pi, pi); the per-element math is in
@@ -41,12 +51,17 @@ from ..numba_math.nufft import (
 
 #: gather tiles are TILE_BINS^3 bins (the Python layer asks for bins of about BIN_TARGET cells)
 TILE_BINS = 3
-BIN_TARGET = 8
+BIN_TARGET, BIN_MAX = 8, 32
+EXACT = False
 #: bytes the gather's per-point weight cache may take; the Python layer batches points above it
 WEIGHT_CACHE_BYTES = 1 << 30
 
 
-def point_chunk(w):
+def array_module():
+    return np
+
+
+def max_points(w):
     """Points per spreading call so the gather's weight cache stays under WEIGHT_CACHE_BYTES."""
     return max(1 << 20, WEIGHT_CACHE_BYTES // (3 * 8 * (int(w) + 1)))
 
@@ -253,7 +268,7 @@ def _scatter(x, y, z, c, perm, w, coef, parts):
                             parts[ch, v, i1[a], i2[b], i3[cc]] += cab * w3[cc]
 
 
-def spread(x, y, z, c, perm, bin_offsets, n_fine, bin_size, w, beta, method="gather", max_bytes=None):
+def spread(x, y, z, c, perm, bin_offsets, n_fine, bin_size, w, beta, method, max_bytes=None):
     """Spread ``c`` (V, M) onto a zeroed fine grid (V, n1, n2, n3); see the module docstring.
 
     ``max_bytes`` caps the memory of the scatter's private grids (one per thread).

@@ -1,5 +1,16 @@
 """NUFFT spreading / interpolation as Numba CUDA kernels (``@cuda.jit``).
 
+The nufft family's backend contract (the same in every ``backends/<pkg>/nufft.py``):
+
+- ``BIN_TARGET``, ``BIN_MAX``: bin edge (fine-grid cells) the kernels are tuned for / accept;
+- ``EXACT``: False (the result is spread / FFT / deconvolved, not the direct sum);
+- ``array_module()``: the module the backend's arrays live in (CuPy; numpy under the simulator);
+- ``max_points(w)``: points per ``setpts`` / ``spread`` call the backend's scratch allows, or None;
+- ``setpts(x, y, z, n_fine, bin_size) -> (perm, bin_offsets)``: stable sort by fine-grid bin;
+- ``spread(x, y, z, c, perm, bin_offsets, n_fine, bin_size, w, beta, method, max_bytes=None)``
+  -> fine grid (V, n1, n2, n3) (type-1 direction);
+- ``interp(x, y, z, fine, perm, w, beta)`` -> values (V, M) (type-2 direction).
+
 Arrays come in as CuPy arrays on a real GPU (the FFT needs CuPy anyway) or as NumPy arrays
 under Numba's CUDA simulator (where "device" memory is host memory and the FFT is scipy's);
 results go back in the same kind. Kernels:
@@ -46,6 +57,23 @@ MAX_BIN = 16
 #: threads per block of the point-parallel kernels (the simulator runs each thread as a Python
 #: thread: fewer per block keeps its tiny test sizes fast)
 THREADS = 32 if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0") else 128
+BIN_TARGET, BIN_MAX = 8, MAX_BIN
+EXACT = False
+
+
+def array_module():
+    """CuPy on a real GPU (its FFT is the one used); NumPy under Numba's CUDA simulator."""
+    from .. import cuda_simulator
+
+    if cuda_simulator():
+        return np
+    import cupy
+
+    return cupy
+
+
+def max_points(w):
+    return None
 
 
 def _xp(a):
@@ -279,7 +307,7 @@ def setpts(x, y, z, n_fine, bin_size):
     return perm, offsets
 
 
-def spread(x, y, z, c, perm, bin_offsets, n_fine, bin_size, w, beta, method="gather"):
+def spread(x, y, z, c, perm, bin_offsets, n_fine, bin_size, w, beta, method, max_bytes=None):
     """Spread ``c`` (V, M) onto a new fine grid (V, n1, n2, n3) of the same array kind."""
     _, _, scatter, gather = _kernels()
     n1, n2, n3 = (int(v) for v in n_fine)

@@ -1,0 +1,55 @@
+"""NUFFT spreading / interpolation on the CPU: the C++ OpenMP kernels of ``spkernels._core``.
+
+The nufft family's backend contract (the same in every ``backends/<pkg>/nufft.py``):
+
+- ``BIN_TARGET``, ``BIN_MAX``: bin edge (fine-grid cells) the kernels are tuned for / accept;
+- ``EXACT``: False (the result is spread / FFT / deconvolved, not the direct sum);
+- ``array_module()``: the module the backend's arrays live in (numpy here);
+- ``max_points(w)``: points per ``setpts`` / ``spread`` call the backend's scratch allows, or None;
+- ``setpts(x, y, z, n_fine, bin_size) -> (perm, bin_offsets)``: stable sort by fine-grid bin;
+- ``spread(x, y, z, c, perm, bin_offsets, n_fine, bin_size, w, beta, method, max_bytes=None)``
+  -> fine grid (V, n1, n2, n3) (type-1 direction);
+- ``interp(x, y, z, fine, perm, w, beta)`` -> values (V, M) (type-2 direction).
+
+Points arrive folded into [-pi, pi) and contiguous; the FFT and deconvolution are shared in
+:mod:`spkernels.kernels.nufft`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._shared import core_function
+
+BIN_TARGET, BIN_MAX = 16, 32
+EXACT = False
+
+
+def array_module():
+    return np
+
+
+def max_points(w):
+    return None
+
+
+def _canonical(a):
+    # a view with NumPy's builtin dtype instance: scipy.fft returns arrays whose (equal) dtype is
+    # a distinct object, which pybind11 identity checks (`dtype().is(...)`) would reject
+    return a.view(np.dtype(a.dtype.char))
+
+
+def setpts(x, y, z, n_fine, bin_size):
+    x, y, z = (_canonical(a) for a in (x, y, z))
+    return core_function("nufft_setpts_cpu")(x, y, z, tuple(n_fine), tuple(bin_size))
+
+
+def spread(x, y, z, c, perm, bin_offsets, n_fine, bin_size, w, beta, method, max_bytes=None):
+    x, y, z, c = (_canonical(a) for a in (x, y, z, c))
+    return core_function("nufft_spread_cpu")(x, y, z, c, perm, bin_offsets, tuple(n_fine), tuple(bin_size),
+                                             int(w), float(beta), method)
+
+
+def interp(x, y, z, fine, perm, w, beta):
+    x, y, z, fine = (_canonical(a) for a in (x, y, z, fine))
+    return core_function("nufft_interp_cpu")(x, y, z, fine, perm, int(w), float(beta))

@@ -1,0 +1,82 @@
+"""NUFFT spreading / interpolation on the GPU: the CUDA kernels of ``spkernels._core``.
+
+The nufft family's backend contract (the same in every ``backends/<pkg>/nufft.py``):
+
+- ``BIN_TARGET``, ``BIN_MAX``: bin edge (fine-grid cells) the kernels are tuned for / accept;
+- ``EXACT``: False (the result is spread / FFT / deconvolved, not the direct sum);
+- ``array_module()``: the module the backend's arrays live in (CuPy here);
+- ``max_points(w)``: points per ``setpts`` / ``spread`` call the backend's scratch allows, or None;
+- ``setpts(x, y, z, n_fine, bin_size) -> (perm, bin_offsets)``: stable sort by fine-grid bin;
+- ``spread(x, y, z, c, perm, bin_offsets, n_fine, bin_size, w, beta, method, max_bytes=None)``
+  -> fine grid (V, n1, n2, n3) (type-1 direction);
+- ``interp(x, y, z, fine, perm, w, beta)`` -> values (V, M) (type-2 direction).
+
+Arrays are C-contiguous CuPy arrays; the launchers get raw device pointers
+(:func:`spkernels._arrays.device_pointer`), the element type as ``_shared.core_tag`` of the real
+dtype, and CuPy's current stream.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..._arrays import device_pointer
+from .._shared import core_function, core_tag, real_dtype
+
+BIN_TARGET, BIN_MAX = 8, 16
+EXACT = False
+
+
+def array_module():
+    import cupy
+
+    return cupy
+
+
+def max_points(w):
+    return None
+
+
+def _stream():
+    import cupy
+
+    return cupy.cuda.get_current_stream().ptr
+
+
+def _tag(a):
+    return core_tag(real_dtype(a.dtype))
+
+
+def setpts(x, y, z, n_fine, bin_size):
+    import cupy
+
+    m = int(x.shape[0])
+    nbins = int(np.prod([(a + b - 1) // b for a, b in zip(n_fine, bin_size)]))
+    perm = cupy.empty(m, np.int64)
+    offs = cupy.empty(nbins + 1, np.int64)
+    core_function("nufft_setpts_cuda")(device_pointer(x), device_pointer(y), device_pointer(z), m, *n_fine,
+                                       *bin_size, _tag(x), device_pointer(perm), device_pointer(offs), _stream())
+    return perm, offs
+
+
+def spread(x, y, z, c, perm, bin_offsets, n_fine, bin_size, w, beta, method, max_bytes=None):
+    import cupy
+
+    nv, m = (int(s) for s in c.shape)
+    fine = cupy.empty((nv, *n_fine), c.dtype)  # zero-initialised by the core
+    core_function("nufft_spread_cuda")(device_pointer(x), device_pointer(y), device_pointer(z), device_pointer(c),
+                                       nv, m, device_pointer(perm), device_pointer(bin_offsets), *n_fine, *bin_size,
+                                       int(w), float(beta), _tag(c), method, device_pointer(fine), _stream())
+    return fine
+
+
+def interp(x, y, z, fine, perm, w, beta):
+    import cupy
+
+    nv = int(fine.shape[0])
+    m = int(perm.shape[0])
+    out = cupy.empty((nv, m), fine.dtype)
+    core_function("nufft_interp_cuda")(device_pointer(x), device_pointer(y), device_pointer(z), device_pointer(fine),
+                                       nv, m, device_pointer(perm), *fine.shape[1:], int(w), float(beta), _tag(fine),
+                                       device_pointer(out), _stream())
+    return out
