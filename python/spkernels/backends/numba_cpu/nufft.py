@@ -40,11 +40,13 @@ from numba import njit, prange
 from ..numba_math.nufft import (
     MAX_NEIGHBOURS,
     MAX_WIDTH,
-    axis_weights_poly,
-    grid_coord,
+    axis_point,
+    bin_id,
     kernel_poly,
+    n_bins,
     range_bins,
-    point_bin,
+    support_meets_tile,
+    weights_horner,
     wrap,
 )
 
@@ -66,14 +68,10 @@ def max_points(w):
     return max(1 << 20, WEIGHT_CACHE_BYTES // (3 * 8 * (int(w) + 1)))
 
 
-def _nbins(n, bs):
-    return tuple((int(a) + int(b) - 1) // int(b) for a, b in zip(n, bs))
-
-
 @njit(parallel=True, cache=True)
-def _bin_ids(x, y, z, n1, n2, n3, bs1, bs2, bs3, nb2, nb3, out):
+def _bin_ids(x, y, z, n1, n2, n3, bs1, bs2, bs3, out):
     for j in prange(x.shape[0]):
-        out[j] = point_bin(x[j], y[j], z[j], n1, n2, n3, bs1, bs2, bs3, nb2, nb3)
+        out[j] = bin_id(x[j], y[j], z[j], n1, n2, n3, bs1, bs2, bs3)
 
 
 @njit(cache=True)
@@ -96,10 +94,10 @@ def setpts(x, y, z, n_fine, bin_size):
     """Stable sort of the points by fine-grid bin: ``(perm int64 (M,), bin_offsets int64 (nbins+1,))``."""
     n1, n2, n3 = (int(v) for v in n_fine)
     bs1, bs2, bs3 = (int(v) for v in bin_size)
-    nb1, nb2, nb3 = _nbins(n_fine, bin_size)
+    nb1, nb2, nb3 = n_bins(n_fine, bin_size)
     m = x.shape[0]
     bins = np.empty(m, np.int64)
-    _bin_ids(x, y, z, n1, n2, n3, bs1, bs2, bs3, nb2, nb3, bins)
+    _bin_ids(x, y, z, n1, n2, n3, bs1, bs2, bs3, bins)
     perm = np.empty(m, np.int64)
     offsets = np.empty(nb1 * nb2 * nb3 + 1, np.int64)
     _counting_sort(bins, nb1 * nb2 * nb3, perm, offsets)
@@ -113,19 +111,26 @@ def _weight_cache(x, y, z, perm, n1, n2, n3, w, coef, l0s, wts):
     # private scratch row: a view like wts[p, 0] per point would cost reference-count atomics
     # that the threads fight over.
     m = perm.shape[0]
+    deg = coef.shape[0] - 1
     nchunk = min(m, 256)
     for ch in prange(nchunk):
         row = np.empty(MAX_WIDTH, np.float64)
         for p in range(ch * m // nchunk, (ch + 1) * m // nchunk):
             idx = perm[p]
             # stored wrapped into [0, n): the tile offset is then one compare away (no modulo)
-            l0s[p, 0] = wrap(axis_weights_poly(grid_coord(x[idx], n1), w, coef, row), n1)
+            l0, u = axis_point(x[idx], n1, w)
+            weights_horner(u, w, deg, coef, row)
+            l0s[p, 0] = l0
             for i in range(w):
                 wts[p, 0, i] = row[i]
-            l0s[p, 1] = wrap(axis_weights_poly(grid_coord(y[idx], n2), w, coef, row), n2)
+            l0, u = axis_point(y[idx], n2, w)
+            weights_horner(u, w, deg, coef, row)
+            l0s[p, 1] = l0
             for i in range(w):
                 wts[p, 1, i] = row[i]
-            l0s[p, 2] = wrap(axis_weights_poly(grid_coord(z[idx], n3), w, coef, row), n3)
+            l0, u = axis_point(z[idx], n3, w)
+            weights_horner(u, w, deg, coef, row)
+            l0s[p, 2] = l0
             for i in range(w):
                 wts[p, 2, i] = row[i]
 
@@ -158,8 +163,7 @@ def _tile_axis(l0, wts, p, axis, w, start, length, n, cells, vals):
 @njit(cache=True)
 def _reaches(l0, w, start, length, n):
     """Whether a support along one axis meets the tile."""
-    off = _offset(l0, start, n)
-    return off < length or off + w - 1 >= n
+    return support_meets_tile(_offset(l0, start, n), length, n, w)
 
 
 @njit(parallel=True, cache=True)
@@ -240,6 +244,7 @@ def _scatter(x, y, z, c, perm, w, coef, parts):
     n2 = parts.shape[3]
     n3 = parts.shape[4]
     m = perm.shape[0]
+    deg = coef.shape[0] - 1
     for ch in prange(nchunk):
         lo = ch * m // nchunk
         hi = (ch + 1) * m // nchunk
@@ -251,9 +256,12 @@ def _scatter(x, y, z, c, perm, w, coef, parts):
         i3 = np.empty(MAX_WIDTH, np.int64)
         for p in range(lo, hi):
             idx = perm[p]
-            l1 = axis_weights_poly(grid_coord(x[idx], n1), w, coef, w1)
-            l2 = axis_weights_poly(grid_coord(y[idx], n2), w, coef, w2)
-            l3 = axis_weights_poly(grid_coord(z[idx], n3), w, coef, w3)
+            l1, u1 = axis_point(x[idx], n1, w)
+            l2, u2 = axis_point(y[idx], n2, w)
+            l3, u3 = axis_point(z[idx], n3, w)
+            weights_horner(u1, w, deg, coef, w1)
+            weights_horner(u2, w, deg, coef, w2)
+            weights_horner(u3, w, deg, coef, w3)
             for i in range(w):
                 i1[i] = wrap(l1 + i, n1)
                 i2[i] = wrap(l2 + i, n2)
@@ -310,6 +318,7 @@ def _interp(x, y, z, fine, perm, w, coef, nchunk, out):
     n3 = fine.shape[3]
     flat = fine.reshape(nv, n1 * n2 * n3)
     m = perm.shape[0]
+    deg = coef.shape[0] - 1
     for ch in prange(nchunk):
         lo = ch * m // nchunk
         hi = (ch + 1) * m // nchunk
@@ -321,9 +330,12 @@ def _interp(x, y, z, fine, perm, w, coef, nchunk, out):
         i3 = np.empty(MAX_WIDTH, np.int64)
         for p in range(lo, hi):
             idx = perm[p]
-            l1 = axis_weights_poly(grid_coord(x[idx], n1), w, coef, w1)
-            l2 = axis_weights_poly(grid_coord(y[idx], n2), w, coef, w2)
-            l3 = axis_weights_poly(grid_coord(z[idx], n3), w, coef, w3)
+            l1, u1 = axis_point(x[idx], n1, w)
+            l2, u2 = axis_point(y[idx], n2, w)
+            l3, u3 = axis_point(z[idx], n3, w)
+            weights_horner(u1, w, deg, coef, w1)
+            weights_horner(u2, w, deg, coef, w2)
+            weights_horner(u3, w, deg, coef, w3)
             # flat offsets per axis: the w^3 loop is then additions only
             for i in range(w):
                 o1[i] = wrap(l1 + i, n1) * (n2 * n3)

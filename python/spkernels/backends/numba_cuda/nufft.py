@@ -42,10 +42,12 @@ from ..numba_math.nufft import (
     axis_weights,
     first_index,
     grid_coord,
+    bin_id,
+    n_bins,
     neighbour_bins,
     offset_in_tile,
-    point_bin,
-    support_index,
+    support_meets_tile,
+    support_offset,
     wrap,
 )
 from . import blocks_for
@@ -103,10 +105,10 @@ def _back(d, like):
 @functools.lru_cache(maxsize=None)
 def _kernels():
     @cuda.jit
-    def bin_ids(x, y, z, n1, n2, n3, bs1, bs2, bs3, nb2, nb3, out):
+    def bin_ids(x, y, z, n1, n2, n3, bs1, bs2, bs3, out):
         j = cuda.grid(1)
         if j < x.shape[0]:
-            out[j] = point_bin(x[j], y[j], z[j], n1, n2, n3, bs1, bs2, bs3, nb2, nb3)
+            out[j] = bin_id(x[j], y[j], z[j], n1, n2, n3, bs1, bs2, bs3)
 
     @cuda.jit
     def interp(x, y, z, fine, perm, w, beta, out):
@@ -235,8 +237,8 @@ def _kernels():
                                 o3 = offset_in_tile(first_index(t3, w), s3, n3)
                                 # only ~1/5 of the neighbouring bins' points reach the tile: test
                                 # that with integers before paying for 3 w exponentials
-                                reach = ((o1 < len1 or o1 + w - 1 >= n1) and (o2 < len2 or o2 + w - 1 >= n2)
-                                         and (o3 < len3 or o3 + w - 1 >= n3))
+                                reach = (support_meets_tile(o1, len1, n1, w) and support_meets_tile(o2, len2, n2, w)
+                                         and support_meets_tile(o3, len3, n3, w))
                                 so1[tid] = o1 if reach else -1
                                 so2[tid] = o2
                                 so3[tid] = o3
@@ -260,10 +262,10 @@ def _kernels():
                                     o1 = so1[pp]
                                     if o1 < 0:
                                         continue
-                                    i1 = support_index(a1, o1, n1)
+                                    i1 = support_offset(a1, o1, n1)
                                     if i1 >= w:
                                         continue
-                                    i2 = support_index(a2, so2[pp], n2)
+                                    i2 = support_offset(a2, so2[pp], n2)
                                     if i2 >= w:
                                         continue
                                     w12 = sw1[pp, i1] * sw2[pp, i2]
@@ -290,13 +292,13 @@ def setpts(x, y, z, n_fine, bin_size):
     bin_ids, _, _, _ = _kernels()
     n1, n2, n3 = (int(v) for v in n_fine)
     bs1, bs2, bs3 = (int(v) for v in bin_size)
-    nb1, nb2, nb3 = ((a + b - 1) // b for a, b in zip((n1, n2, n3), (bs1, bs2, bs3)))
+    nb1, nb2, nb3 = n_bins(n_fine, bin_size)
     nbins = nb1 * nb2 * nb3
     m = int(x.shape[0])
     xp = _xp(x)
     bins = xp.empty(m, np.int64)
     dbins = _dev(bins)
-    bin_ids[blocks_for(m, THREADS), THREADS](_dev(x), _dev(y), _dev(z), n1, n2, n3, bs1, bs2, bs3, nb2, nb3, dbins)
+    bin_ids[blocks_for(m, THREADS), THREADS](_dev(x), _dev(y), _dev(z), n1, n2, n3, bs1, bs2, bs3, dbins)
     bins = _back(dbins, x)
     # unique keys: any (stable or not) sort gives the same, stable order
     keys = bins * m + xp.arange(m, dtype=np.int64)

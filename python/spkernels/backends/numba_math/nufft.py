@@ -2,10 +2,15 @@
 
 The Numba mirror of ``cpp/include/spk/nufft.h``: folding a coordinate into [-pi, pi), the
 point -> fine-grid coordinate, the exponential-of-semicircle kernel and the ``w`` weights of one
-axis, periodic index wrap, and the bin bookkeeping used by ``setpts`` and the gather.
+axis, periodic index wrap, and the bin bookkeeping used by ``setpts`` and the gather. Where the
+header has a function, the twin here has its name and argument order (``fold``, ``grid_coord``,
+``wrap``, ``axis_point``, ``axis_bin``, ``bin_id``, ``es_kernel``, ``weights_horner``,
+``support_offset``, ``support_meets_tile``); the others are Numba-side helpers.
 
-Conventions (see ``CONTRACT-nufft.md`` / :mod:`spkernels.kernels.nufft`): a point ``x`` in
-[-pi, pi) sits at fine-grid coordinate ``t = x * n / (2 pi)``; its support is the ``w`` cells
+Conventions (those of ``cpp/include/spk/nufft.h``, the module docstring of
+:mod:`spkernels.kernels.nufft`, and the nufft backend contract described in
+:mod:`spkernels.backends.numpy.nufft`): a point ``x`` in [-pi, pi) sits at fine-grid
+coordinate ``t = x * n / (2 pi)``; its support is the ``w`` cells
 ``l0 = ceil(t - w/2) ... l0 + w - 1`` (each taken modulo ``n``) with weights
 ``phi((l - t) / (w/2))``, ``phi(z) = exp(beta * (sqrt(1 - z^2) - 1))``.
 
@@ -29,6 +34,11 @@ MAX_WIDTH = 16
 #: bins a tile's gather may have to visit along one axis (3 when bs >= w//2 + 1, 4 with a
 #: partial last bin; room to spare)
 MAX_NEIGHBOURS = 8
+
+
+def n_bins(n_fine, bin_size):
+    """Bins per axis ``(nb1, nb2, nb3)`` of a fine grid (the last bin of an axis may be partial)."""
+    return tuple((int(a) + int(b) - 1) // int(b) for a, b in zip(n_fine, bin_size))
 
 
 @njit(cache=True)
@@ -75,6 +85,18 @@ def wrap(l, n):
 def first_index(t, w):
     """First (unwrapped) fine-grid index of the support of a point at coordinate ``t``."""
     return int(math.ceil(t - 0.5 * w))
+
+
+@njit(cache=True)
+def axis_point(x, n, w):
+    """``(l0, u)`` of a (folded) coordinate on one axis, as the header's ``axis_point``:
+
+    ``l0`` the first support cell wrapped into [0, n), ``u = l0_unwrapped - t`` in
+    [-w/2, -w/2 + 1) (the weight of cell ``l0 + j`` is ``phi((u + j) / (w/2))``).
+    """
+    t = grid_coord(x, n)
+    l0 = first_index(t, w)
+    return wrap(l0, n), l0 - t
 
 
 @njit(cache=True)
@@ -127,31 +149,41 @@ def _kernel_poly(w, beta):
 
 
 @njit(cache=True)
-def axis_weights_poly(t, w, coef, wts):
-    """:func:`axis_weights` from the :func:`kernel_poly` table (Horner; no exp, no sqrt)."""
-    l0 = first_index(t, w)
-    xi = 2.0 * (l0 - t + 0.5 * w) - 1.0
+def weights_horner(u, w, deg, coef, out):
+    """The ``w`` weights of one axis from the :func:`kernel_poly` table (Horner; no exp, no sqrt).
+
+    ``u`` as from :func:`axis_point`; ``xi = 2 (u + w/2) - 1`` and weight ``j`` is
+    ``sum_k coef[k, j] xi^(deg - k)`` (``coef`` is (deg + 1, w) here, not the header's padded
+    flat table).
+    """
+    xi = 2.0 * (u + 0.5 * w) - 1.0
     for i in range(w):
-        wts[i] = coef[0, i]
-    for k in range(1, coef.shape[0]):
+        out[i] = coef[0, i]
+    for k in range(1, deg + 1):
         for i in range(w):
-            wts[i] = wts[i] * xi + coef[k, i]
+            out[i] = out[i] * xi + coef[k, i]
+
+
+@njit(cache=True)
+def axis_weights_poly(t, w, coef, wts):
+    """:func:`axis_weights` from the :func:`kernel_poly` table: :func:`weights_horner` at ``t``."""
+    l0 = first_index(t, w)
+    weights_horner(l0 - t, w, coef.shape[0] - 1, coef, wts)
     return l0
 
 
 @njit(cache=True)
-def home_cell(t, n):
-    """Fine-grid cell a point is binned by: ``floor(t)`` wrapped into [0, n)."""
-    return wrap(int(math.floor(t)), n)
+def axis_bin(x, n, bs):
+    """Bin of a (folded) point along one axis: cell ``floor(t)`` wrapped into [0, n), over ``bs``."""
+    return wrap(int(math.floor(grid_coord(x, n))), n) // bs
 
 
 @njit(cache=True)
-def point_bin(x, y, z, n1, n2, n3, bs1, bs2, bs3, nb2, nb3):
+def bin_id(x, y, z, n1, n2, n3, bs1, bs2, bs3):
     """Bin id ``(b1 * nb2 + b2) * nb3 + b3`` of a point (coordinates already folded)."""
-    b1 = home_cell(grid_coord(x, n1), n1) // bs1
-    b2 = home_cell(grid_coord(y, n2), n2) // bs2
-    b3 = home_cell(grid_coord(z, n3), n3) // bs3
-    return (b1 * nb2 + b2) * nb3 + b3
+    nb2 = (n2 + bs2 - 1) // bs2
+    nb3 = (n3 + bs3 - 1) // bs3
+    return (axis_bin(x, n1, bs1) * nb2 + axis_bin(y, n2, bs2)) * nb3 + axis_bin(z, n3, bs3)
 
 
 @njit(cache=True)
@@ -201,15 +233,19 @@ def offset_in_tile(l0, tile_start, n):
 
 
 @njit(cache=True)
-def support_index(cell_local, offset, n):
-    """Index into a point's ``w`` weights for a tile-local cell (>= w means not covered).
+def support_offset(i, o, n):
+    """Index into a point's ``w`` weights of tile cell ``i`` (>= w means not covered).
 
-    ``offset`` comes from :func:`offset_in_tile`; the result is ``(cell_local - offset) mod n``
-    computed with two branches instead of a division.
+    ``o`` comes from :func:`offset_in_tile`; with ``0 <= i, o < n`` the result is
+    ``(i - o) mod n`` with one branch instead of a division.
     """
-    i = cell_local - offset
-    if i < 0:
-        i += n
-    if i >= n:
-        i -= n
-    return i
+    j = i - o
+    if j < 0:
+        j += n
+    return j
+
+
+@njit(cache=True)
+def support_meets_tile(o, length, n, w):
+    """Whether a support of ``w`` cells starting at tile offset ``o`` meets a tile of ``length`` cells."""
+    return o < length or o + w > n
