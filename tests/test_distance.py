@@ -15,6 +15,7 @@ import pytest
 from scipy.spatial.distance import cdist
 
 from spkernels import backends
+from spkernels.backends.numpy import distance as npdist
 from spkernels.kernels import distance as dist
 from spkernels.kernels import (
     ERROR_BOUND,
@@ -223,7 +224,7 @@ def test_batched_equals_one_call(backend, rng, monkeypatch, metric):
         with monkeypatch.context() as m:
             m.setattr(dist, "_BATCH_ELEMENTS", 7 * P)  # batches of 7 rows: uneven tails
             m.setattr(dist, "_GPU_BATCH_ELEMENTS", 7 * P)
-            m.setattr(dist, "_REF_BLOCK", 5 * 7)
+            m.setattr(npdist, "_REF_BLOCK", 5 * 7)
             many = distance_argmin(X, Y, metric=metric, weights=w, k=3, precision=precision, backend=backend)
         np.testing.assert_array_equal(_host(many.index), _host(one.index))
         np.testing.assert_array_equal(_host(many.score), _host(one.score))

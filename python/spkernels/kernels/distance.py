@@ -51,15 +51,16 @@ GPU input (``__cuda_array_interface__``) stays on the GPU.
 from __future__ import annotations
 
 import logging
-import math
 import operator
 from typing import NamedTuple
 
 import numpy as np
 
-from .. import _arrays
-from .._errors import BackendUnavailableError
-from ..backends import BACKENDS, GPU_BACKENDS, core, resolve
+from .. import _arrays, backends
+from ..backends import BACKENDS, GPU_BACKENDS, resolve
+from ..backends.numba_math.distance import EUCLIDEAN, POISSON
+from ..backends.numpy import distance as _reference
+from ..backends.numpy.distance import merge_topk
 
 log = logging.getLogger("spkernels.kernels.distance")
 
@@ -76,7 +77,7 @@ __all__ = [
     "segmented_argmin",
 ]
 
-METRICS = {"euclidean": 0, "poisson": 1}
+METRICS = {"euclidean": EUCLIDEAN, "poisson": POISSON}
 PRECISIONS = ("fp64", "fp32", "3xtf32", "tf32", "bf16", "fp16")
 
 #: kappa per precision of the documented bound (see the module docstring).
@@ -105,7 +106,8 @@ _BATCH_ELEMENTS = 1 << 25
 # GPU backends given host arrays copy each batch to the device; larger batches (1 GiB of fp32
 # each) keep the number of repeated model/data copies small.
 _GPU_BATCH_ELEMENTS = 1 << 28
-_REF_BLOCK = 1 << 22
+# Input dtypes a backend's segmented argmin takes, where it does not take both float dtypes.
+_SEGMENTED_DTYPES = {"cuda": (np.dtype(np.float32),)}
 
 
 class ArgminResult(NamedTuple):
@@ -173,7 +175,7 @@ def _check_inputs(models, data, weights, metric_id: int):
                 f"and data {tuple(Y.shape)}"
             )
     w = _check_weights(weights, X.shape[1])
-    if metric_id == METRICS["poisson"]:
+    if metric_id == POISSON:
         _reduce_check("models", X, lambda xp, a: (a <= 0).any(), "must be strictly positive for metric='poisson'")
     return X, Y, w, on_device
 
@@ -226,7 +228,7 @@ def _check_fp16_range(X, Y, w, metric_id: int) -> None:
     if xp is None:
         return
     wmax = 1.0 if w is None else max(1.0, float(xp.abs(w).max()))
-    fx = xp.log(X) if metric_id == METRICS["poisson"] else X
+    fx = xp.log(X) if metric_id == POISSON else X
     if float(xp.abs(fx).max()) * wmax >= _FP16_MAX:
         raise ValueError(f"`models` values (after the metric's transform and weighting) must stay below {_FP16_MAX:g} "
                          "in magnitude for precision='fp16'; rescale or use 'bf16'/'3xtf32'")
@@ -254,217 +256,12 @@ def _as_work(x, dtype):
     return np.ascontiguousarray(x, dtype=dtype)
 
 
-# --------------------------------------------------------------------------- reference
-
-
-def _fx_weighted(X, w, metric_id):
-    fx = np.log(X) if metric_id == METRICS["poisson"] else X
-    return fx * w if w is not None else fx
-
-
-def _row_terms_ref(X, Y, w, metric_id):
-    wv = np.ones(X.shape[1]) if w is None else w
-    if metric_id == METRICS["euclidean"]:
-        return (X * X) @ wv, (Y * Y) @ wv, -2.0
-    return X @ wv, np.zeros(Y.shape[0]), -1.0
-
-
-def _score_block_ref(FX, a, b, c, Y):
-    """(Nb, Rb) float64 scores of a model block against a data block."""
-    return (b[:, None] + a[None, :]) + c * (Y @ FX.T)
-
-
-def merge_topk(idx_a, sc_a, idx_b, sc_b, k: int):
-    """k best of two host candidate lists per row in ascending (score, index) order.
-
-    Two stable sorts (by index, then by score) give the lexicographic (score, index) order
-    exactly, so merging is associative and batching cannot change a result.
-    """
-    idx = np.concatenate([idx_a, idx_b], axis=1)
-    sc = np.concatenate([sc_a, sc_b], axis=1)
-    o = np.argsort(idx, axis=1, kind="stable")
-    idx = np.take_along_axis(idx, o, 1)
-    sc = np.take_along_axis(sc, o, 1)
-    o = np.argsort(sc, axis=1, kind="stable")[:, :k]
-    return np.take_along_axis(idx, o, 1), np.take_along_axis(sc, o, 1)
-
-
-def _unique_models(X):
-    """Distinct model rows ordered by first occurrence, and each model's row among them.
-
-    BLAS may round a row's dot products differently depending on where the row sits in the
-    matrix (edge micro-tiles), which would break exact ties between duplicate models. The
-    reference therefore scores each distinct row once and shares the scores bitwise.
-    """
-    uniq, first, inv = np.unique(X, axis=0, return_index=True, return_inverse=True)
-    perm = np.argsort(first)
-    rank = np.empty_like(perm)
-    rank[perm] = np.arange(perm.size)
-    return uniq[perm], rank[np.reshape(inv, -1)]
-
-
-def _exact_scores(X, Y, w, metric_id, rr, nn):
-    """Scores of the pairs (rr[i], nn[i]) by the direct formula with an exactly rounded sum.
-
-    Each value depends only on the two rows (and weights), never on where they sit in a
-    batch, so duplicates tie bitwise and batching cannot change a ranking.
-    """
-    out = np.empty(rr.size, np.float64)
-    chunk = max(1, (1 << 22) // max(1, X.shape[1]))
-    for i0 in range(0, rr.size, chunk):
-        xr, yn = X[rr[i0:i0 + chunk]], Y[nn[i0:i0 + chunk]]
-        if metric_id == METRICS["euclidean"]:
-            t = (xr - yn) ** 2
-        else:
-            t = xr - yn * np.log(xr)
-        if w is not None:
-            t = t * w
-        out[i0:i0 + chunk] = [math.fsum(row) for row in t]
-    return out
-
-
-def _topk_numpy(X, Y, w, metric_id, k):
-    """The float64 reference: exact (score, index) top-k in bounded blocks.
-
-    A BLAS pass in the GEMM form finds each row's k-th best score; a second pass re-scores,
-    with :func:`_exact_scores`, every model within a generous screening tolerance of it (1e-10
-    of the bound's scale, far above float64 GEMM rounding) and keeps a running (score, index)
-    top-k, so memory stays O(block) even when many models tie.
-    """
-    X = np.asarray(X, np.float64)
-    Y = np.asarray(Y, np.float64)
-    w = None if w is None else np.asarray(w, np.float64)
-    a, b, c = _row_terms_ref(X, Y, w, metric_id)
-    wv = np.ones(X.shape[1]) if w is None else w
-    fxw = _fx_weighted(X, w, metric_id)
-    fx = np.log(X) if metric_id == METRICS["poisson"] else X
-    nx = np.sqrt((fx * fx) @ wv)
-    ny = np.sqrt((Y * Y) @ wv)
-    R, N = X.shape[0], Y.shape[0]
-    rb = max(k, min(R, _REF_BLOCK // max(1, min(N, 1024))))
-    nb = max(1, min(N, _REF_BLOCK // rb))
-    out_idx = np.empty((N, k), np.int64)
-    out_sc = np.empty((N, k), np.float64)
-    for n0 in range(0, N, nb):
-        n1 = min(N, n0 + nb)
-        blocks = [(r0, min(R, r0 + rb)) for r0 in range(0, R, rb)]
-
-        def block(r0, r1):
-            return _score_block_ref(fxw[r0:r1], a[r0:r1], b[n0:n1], c, Y[n0:n1])
-
-        kth = None
-        for r0, r1 in blocks:
-            s = block(r0, r1)
-            part = np.sort(s, axis=1)[:, : min(k, r1 - r0)]
-            kth = part if kth is None else np.sort(np.concatenate([kth, part], axis=1), axis=1)[:, :k]
-        thr = kth[:, -1]
-        idx = sc = None
-        for r0, r1 in blocks:
-            s = block(r0, r1)
-            tol = 1e-10 * (np.abs(a[r0:r1])[None, :] + np.abs(b[n0:n1])[:, None]
-                           + abs(c) * nx[r0:r1][None, :] * ny[n0:n1][:, None])
-            ni, ri = np.nonzero(s <= thr[:, None] + 2 * tol)
-            ex = np.full(s.shape, np.inf)
-            ex[ni, ri] = _exact_scores(X, Y, w, metric_id, ri + r0, ni + n0)
-            # Columns ascend in model index, so a stable sort is (score, index) order;
-            # non-candidates (+inf, sentinel index) sort after every real candidate.
-            o = np.argsort(ex, axis=1, kind="stable")[:, : min(k, r1 - r0)]
-            bs = np.take_along_axis(ex, o, 1)
-            bi = np.where(np.isinf(bs), np.iinfo(np.int64).max, o + r0)
-            idx, sc = (bi, bs) if idx is None else merge_topk(idx, sc, bi, bs, k)
-        out_idx[n0:n1] = idx
-        out_sc[n0:n1] = sc
-    return out_idx, out_sc
-
-
-def _matrix_numpy(X, Y, w, metric_id):
-    X = np.asarray(X, np.float64)
-    Y = np.asarray(Y, np.float64)
-    w = None if w is None else np.asarray(w, np.float64)
-    uniq, inv = _unique_models(X)
-    a, b, c = _row_terms_ref(uniq, Y, w, metric_id)
-    return _score_block_ref(_fx_weighted(uniq, w, metric_id), a, b, c, Y).T[inv]
-
-
 # --------------------------------------------------------------------------- dispatch
 
 
-def _core_fn(name: str):
-    mod = core()
-    fn = getattr(mod, name, None) if mod is not None else None
-    if fn is None:
-        raise BackendUnavailableError(f"spkernels._core has no {name}: the extension is out of date, rebuild it")
-    return fn
-
-
-def _cuda_pointers(X, Y, w):
-    """Device copies (only where needed) and raw pointers of float32 inputs."""
-    dX = X if _arrays.is_device_array(X) else _arrays.to_device(X)
-    dY = Y if _arrays.is_device_array(Y) else _arrays.to_device(Y)
-    dw = None
-    if w is not None:
-        dw = w if _arrays.is_device_array(w) else _arrays.to_device(w)
-    return (dX, dY, dw), (_arrays.device_pointer(dX), _arrays.device_pointer(dY),
-                          0 if dw is None else _arrays.device_pointer(dw))
-
-
-def _topk_cuda(X, Y, w, metric_id, k, precision):
-    on_device = _arrays.is_device_array(X)
-    keep, (px, py, pw) = _cuda_pointers(X, Y, w)
-    R, P = X.shape
-    N = Y.shape[0]
-    out_idx = _arrays.device_empty((N, k), np.int64)
-    out_sc = _arrays.device_empty((N, k), np.float32)
-    _core_fn("distance_topk_cuda")(px, py, pw, R, N, P, metric_id, k, precision,
-                                   _arrays.device_pointer(out_idx), _arrays.device_pointer(out_sc), 0)
-    del keep
-    if on_device:
-        return out_idx, out_sc
-    return _arrays.to_host(out_idx), _arrays.to_host(out_sc)
-
-
-def _matrix_cuda(X, Y, w, metric_id, precision):
-    on_device = _arrays.is_device_array(X)
-    keep, (px, py, pw) = _cuda_pointers(X, Y, w)
-    R, P = X.shape
-    N = Y.shape[0]
-    out = _arrays.device_empty((R, N), np.float32)
-    _core_fn("pairwise_score_cuda")(px, py, pw, R, N, P, metric_id, precision, _arrays.device_pointer(out), 0)
-    del keep
-    return out if on_device else _arrays.to_host(out)
-
-
-def _topk_backend(name, precision, X, Y, w, metric_id, k):
-    """One unbatched call on arrays already in the backend's working dtype."""
-    if name == "numpy":
-        return _topk_numpy(X, Y, w, metric_id, k)
-    if name == "cpu":
-        return _core_fn("distance_topk_cpu")(X, Y, w, metric_id, k)
-    if name == "numba-cpu":
-        from ..backends.numba_cpu import distance as nb
-
-        return nb.topk(X, Y, w, metric_id, k)
-    if name == "numba-cuda":
-        from ..backends.numba_cuda import distance as nbc
-
-        return nbc.topk(X, Y, w, metric_id, k)
-    return _topk_cuda(X, Y, w, metric_id, k, precision)
-
-
-def _matrix_backend(name, precision, X, Y, w, metric_id):
-    if name == "numpy":
-        return _matrix_numpy(X, Y, w, metric_id)
-    if name == "cpu":
-        return _core_fn("pairwise_score_cpu")(X, Y, w, metric_id)
-    if name == "numba-cpu":
-        from ..backends.numba_cpu import distance as nb
-
-        return nb.score_matrix(X, Y, w, metric_id)
-    if name == "numba-cuda":
-        from ..backends.numba_cuda import distance as nbc
-
-        return nbc.score_matrix(X, Y, w, metric_id)
-    return _matrix_cuda(X, Y, w, metric_id, precision)
+def _topk(name, precision, X, Y, w, metric_id, k):
+    """One unbatched top-k call on arrays already in the backend's working dtype."""
+    return backends.load(name, "distance").topk(X, Y, w, metric_id, k, precision)
 
 
 def _batched_topk(name, precision, X, Y, w, metric_id, k, on_device):
@@ -476,13 +273,13 @@ def _batched_topk(name, precision, X, Y, w, metric_id, k, on_device):
     the (score, index) merge is exact, so the result equals an unbatched call bit for bit.
     """
     if on_device:
-        return _topk_backend(name, precision, X, Y, w, metric_id, k)
+        return _topk(name, precision, X, Y, w, metric_id, k)
     R, P = X.shape
     N = Y.shape[0]
     budget = _GPU_BATCH_ELEMENTS if name in GPU_BACKENDS else _BATCH_ELEMENTS
     rows = max(1, budget // P)
     if R <= rows and N <= rows:
-        return _topk_backend(name, precision, X, Y, w, metric_id, k)
+        return _topk(name, precision, X, Y, w, metric_id, k)
     out_idx = np.empty((N, k), np.int64)
     out_sc = np.empty((N, k), _work_dtype(precision))
     for n0 in range(0, N, rows):
@@ -491,7 +288,7 @@ def _batched_topk(name, precision, X, Y, w, metric_id, k, on_device):
         idx = sc = None
         for r0 in range(0, R, rows):
             r1 = min(R, r0 + rows)
-            bi, bs = _topk_backend(name, precision, X[r0:r1], Yb, w, metric_id, min(k, r1 - r0))
+            bi, bs = _topk(name, precision, X[r0:r1], Yb, w, metric_id, min(k, r1 - r0))
             bi = np.asarray(bi) + r0
             bs = np.asarray(bs)
             idx, sc = (bi, bs) if idx is None else merge_topk(idx, sc, bi, bs, k)
@@ -558,10 +355,7 @@ def distance_argmin(models, data, *, metric="euclidean", weights=None, k=1, prec
     dt = _work_dtype(precision)
     log.debug("distance_argmin: backend=%s precision=%s metric=%s R=%d N=%d P=%d k=%d device=%s",
               name, precision, metric, X.shape[0], Y.shape[0], X.shape[1], k, on_device)
-    if name == "numpy":
-        X, Y, w = (_arrays.to_host(a) if a is not None else None for a in (X, Y, w))
-    else:
-        X, Y, w = _as_work(X, dt), _as_work(Y, dt), _as_work(w, dt)
+    X, Y, w = _as_work(X, dt), _as_work(Y, dt), _as_work(w, dt)
     idx, sc = _batched_topk(name, precision, X, Y, w, metric_id, k, on_device)
     _check_scores_finite(sc, precision)
     return ArgminResult(idx, sc)
@@ -573,10 +367,9 @@ def _pairwise_score(models, data, *, metric="euclidean", weights=None, precision
     name, precision = _resolve(backend, precision, on_device)
     if precision == "fp16":
         _check_fp16_range(X, Y, w, metric_id)
-    if name == "numpy":
-        return _matrix_numpy(X, Y, w, metric_id)
     dt = _work_dtype(precision)
-    return _matrix_backend(name, precision, _as_work(X, dt), _as_work(Y, dt), _as_work(w, dt), metric_id)
+    return backends.load(name, "distance").score_matrix(_as_work(X, dt), _as_work(Y, dt), _as_work(w, dt),
+                                                        metric_id, precision)
 
 
 def pairwise_sqdist(models, data, *, weights=None, precision="auto", backend="auto"):
@@ -603,29 +396,11 @@ def error_bound(models, data, *, metric="euclidean", weights=None, precision="fp
     X = np.asarray(_arrays.to_host(X), np.float64)
     Y = np.asarray(_arrays.to_host(Y), np.float64)
     wv = np.ones(X.shape[1]) if w is None else np.asarray(_arrays.to_host(w), np.float64)
-    a, b, c = _row_terms_ref(X, Y, None if w is None else wv, metric_id)
-    fx = np.log(X) if metric_id == METRICS["poisson"] else X
+    a, b, c = _reference.row_terms(X, Y, None if w is None else wv, metric_id)
+    fx = np.log(X) if metric_id == POISSON else X
     nx = np.sqrt((fx * fx) @ wv)
     ny = np.sqrt((Y * Y) @ wv)
     return ERROR_BOUND[precision] * (np.abs(a)[:, None] + np.abs(b)[None, :] + abs(c) * nx[:, None] * ny[None, :])
-
-
-def _segmented_numpy(values, offsets):
-    values = np.asarray(values)
-    S = offsets.shape[0] - 1
-    lengths = np.diff(offsets)
-    out_idx = np.full(S, -1, np.int64)
-    out_val = np.full(S, np.inf, values.dtype)
-    nonempty = lengths > 0
-    if values.shape[0]:
-        seg = np.repeat(np.arange(S), lengths)
-        # Sorted by (segment, value, position): each non-empty segment's block starts with its
-        # argmin, lowest position first among equal values.
-        order = np.lexsort((np.arange(values.shape[0]), values, seg))
-        first = order[offsets[:-1][nonempty]]
-        out_idx[nonempty] = first - offsets[:-1][nonempty]
-        out_val[nonempty] = values[first]
-    return out_idx, out_val
 
 
 def segmented_argmin(values, offsets, *, backend="auto"):
@@ -665,37 +440,20 @@ def segmented_argmin(values, offsets, *, backend="auto"):
         if bool((xp.diff(o) < 0).any()):
             raise ValueError("`offsets` must be non-decreasing")
     _reduce_check("values", v, lambda xp_, a: xp_.isnan(a).any(), "contains NaN")
-    if backend == "auto" and np.dtype(v.dtype) == np.float64:
-        name = resolve("auto", on_device=on_device, supported=[b for b in BACKENDS if b != "cuda"])
+    dtype = np.dtype(v.dtype)
+    if backend == "auto":
+        name = resolve("auto", on_device=on_device,
+                       supported=[b for b in BACKENDS if dtype in _SEGMENTED_DTYPES.get(b, _arrays.FLOAT_DTYPES)])
     else:
         name = resolve(backend, on_device=on_device)
-    if name == "cuda" and np.dtype(v.dtype) != np.float32:
-        raise TypeError("`values` must be float32 for backend 'cuda' (use numba-cuda or a CPU backend for float64)")
+    if dtype not in _SEGMENTED_DTYPES.get(name, _arrays.FLOAT_DTYPES):
+        raise TypeError(f"`values` must be float32 for backend {name!r} (use numba-cuda or a CPU backend for "
+                        f"float64)")
     S = o.shape[0] - 1
     if M == 0:  # every segment is empty; no kernel needs to run
         xp = _xp(v) or np
         return xp.full(S, -1, np.int64), xp.full(S, np.inf, v.dtype)
-    if name == "numpy":
-        return _segmented_numpy(_arrays.to_host(v), _arrays.to_host(o))
-    if name == "cpu":
-        return _core_fn("segmented_argmin_cpu")(np.ascontiguousarray(v), np.ascontiguousarray(o))
-    if name == "numba-cpu":
-        from ..backends.numba_cpu import distance as nb
-
-        return nb.segmented_argmin(np.ascontiguousarray(v), np.ascontiguousarray(o))
-    if name == "numba-cuda":
-        from ..backends.numba_cuda import distance as nbc
-
-        return nbc.segmented_argmin(_arrays.contiguous(v), _arrays.contiguous(o))
-    dv = v if on_device else _arrays.to_device(np.ascontiguousarray(v))
-    do = o if on_device else _arrays.to_device(np.ascontiguousarray(o))
-    out_idx = _arrays.device_empty(S, np.int64)
-    out_val = _arrays.device_empty(S, np.float32)
-    _core_fn("segmented_argmin_cuda")(_arrays.device_pointer(dv), _arrays.device_pointer(do), S,
-                                      _arrays.device_pointer(out_idx), _arrays.device_pointer(out_val), 0)
-    if on_device:
-        return out_idx, out_val
-    return _arrays.to_host(out_idx), _arrays.to_host(out_val)
+    return backends.load(name, "distance").segmented_argmin(v, o)
 
 
 class ArgminAccumulator:
@@ -758,7 +516,7 @@ class ArgminAccumulator:
             es = np.full((self.n_data, self.k), np.inf, np.dtype(sc.dtype))
             self._index, self._score = (_arrays.to_device(ei), _arrays.to_device(es)) if device else (ei, es)
         if device or _arrays.is_device_array(self._index):
-            from ..backends.numba_cuda import distance as nbc
+            from ..backends.numba_cuda.distance import merge_topk_device
 
             if not _arrays.is_device_array(self._index):
                 self._index, self._score = _arrays.to_device(self._index), _arrays.to_device(self._score)
@@ -770,7 +528,7 @@ class ArgminAccumulator:
                     raise TypeError("`scores` must match the accumulator's score dtype for device arrays "
                                     "without CuPy")
                 sc = sc.astype(self._score.dtype)
-            nbc.merge_topk_device(self._index, self._score, _arrays.contiguous(idx), _arrays.contiguous(sc), offset)
+            merge_topk_device(self._index, self._score, _arrays.contiguous(idx), _arrays.contiguous(sc), offset)
             return
         sc = np.asarray(sc, self._score.dtype)
         self._index, self._score = merge_topk(self._index, self._score, np.asarray(idx) + offset, sc, self.k)
@@ -789,7 +547,7 @@ class ArgminAccumulator:
             raise ValueError(f"`weights` has {self._weights.shape[0]} entries but `model_batch` has P={X.shape[1]}")
         if _arrays.is_device_array(X) != _arrays.is_device_array(Y):
             raise ValueError("`model_batch` and `data` must both be host (NumPy) arrays or both GPU arrays")
-        if self._metric_id == METRICS["poisson"]:
+        if self._metric_id == POISSON:
             _reduce_check("model_batch", X, lambda xp, a: (a <= 0).any(),
                           "must be strictly positive for metric='poisson'")
         on_device = _arrays.is_device_array(X)
@@ -798,10 +556,7 @@ class ArgminAccumulator:
             _check_fp16_range(X, Y, self._weights, self._metric_id)
         kk = min(self.k, X.shape[0])
         dt = _work_dtype(precision)
-        if name == "numpy":
-            Xw, Yw, ww = (_arrays.to_host(a) if a is not None else None for a in (X, Y, self._weights))
-        else:
-            Xw, Yw, ww = _as_work(X, dt), _as_work(Y, dt), _as_work(self._weights, dt)
+        Xw, Yw, ww = _as_work(X, dt), _as_work(Y, dt), _as_work(self._weights, dt)
         idx, sc = _batched_topk(name, precision, Xw, Yw, ww, self._metric_id, kk, on_device)
         _check_scores_finite(sc, precision)
         self._merge(idx, sc, first)

@@ -8,6 +8,18 @@ reassociation (the vectorised loop's), the row terms in float64 rounded to the i
 the score is ``(a_r + b_n) + c * dot`` in the input dtype. Every (r, n) pair goes through the
 same compiled dot, so a pair's score does not depend on where its rows sit in a batch: batched
 and exact-duplicate results are bitwise reproducible.
+
+The distance family's contract (the same functions in every ``backends/<pkg>/distance.py``);
+arrays arrive validated, C-contiguous and in one working dtype (float32 for fp32, float64 for
+fp64):
+
+- ``topk(X, Y, w, metric_id, k, precision) -> (index (N, k) int64, score (N, k))``: the k best
+  models per data row in ascending (score, index) order (fused score + top-k);
+- ``score_matrix(X, Y, w, metric_id, precision) -> (R, N) scores``;
+- ``segmented_argmin(values, offsets) -> (index (S,) int64, value (S,))``: per segment the local
+  position of the first minimum (-1 when empty) and the minimum (+inf when empty).
+
+``precision`` (fp32 / fp64, already checked) only names what the dtype already says.
 """
 
 from __future__ import annotations
@@ -148,10 +160,10 @@ def _prepare(X, Y, w, metric):
     return FX, a, b, dtype.type(coefficient(metric)), dtype.type(0)
 
 
-def topk(X, Y, w, metric: int, k: int):
+def topk(X, Y, w, metric_id, k, precision):
     """k best models per data row, ascending (score, index). Host float32/float64 arrays of one
     dtype, already validated and C-contiguous. Returns ``(index int64 (N,k), score (N,k))``."""
-    FX, a, b, c, zero = _prepare(X, Y, w, metric)
+    FX, a, b, c, zero = _prepare(X, Y, w, metric_id)
     N = Y.shape[0]
     out_idx = np.full((N, k), EMPTY_INDEX, np.int64)
     out_sc = np.full((N, k), np.inf, X.dtype)
@@ -159,9 +171,9 @@ def topk(X, Y, w, metric: int, k: int):
     return out_idx, out_sc
 
 
-def score_matrix(X, Y, w, metric: int):
+def score_matrix(X, Y, w, metric_id, precision):
     """The (R, N) score matrix (for ``pairwise_sqdist`` and tests)."""
-    FX, a, b, c, zero = _prepare(X, Y, w, metric)
+    FX, a, b, c, zero = _prepare(X, Y, w, metric_id)
     out = np.full((X.shape[0], Y.shape[0]), np.nan, X.dtype)
     _matrix_kernel(FX, Y, a, b, c, zero, out)
     return out
@@ -169,6 +181,7 @@ def score_matrix(X, Y, w, metric: int):
 
 def segmented_argmin(values, offsets):
     """Per-segment (local index, value); -1 / +inf for empty segments."""
+    values, offsets = np.ascontiguousarray(values), np.ascontiguousarray(offsets)
     S = offsets.shape[0] - 1
     out_idx = np.full(S, -2, np.int64)
     out_val = np.full(S, np.nan, values.dtype)

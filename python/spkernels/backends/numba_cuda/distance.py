@@ -13,6 +13,19 @@ writer per list, models visited in ascending order: deterministic, no atomics).
 tree reduction (the simulator has no warp shuffles, and the shared path is fast enough).
 
 Row terms are computed once per call in float64 and stored as FP32.
+
+The distance family's contract (the same functions in every ``backends/<pkg>/distance.py``);
+arrays arrive validated and C-contiguous, float32 (the only precision here is fp32):
+
+- ``topk(X, Y, w, metric_id, k, precision) -> (index (N, k) int64, score (N, k) float32)``: the
+  k best models per data row in ascending (score, index) order (fused score + top-k);
+- ``score_matrix(X, Y, w, metric_id, precision) -> (R, N) float32 scores``;
+- ``segmented_argmin(values, offsets) -> (index (S,) int64, value (S,))``: per segment the local
+  position of the first minimum (-1 when empty) and the minimum (+inf when empty).
+
+Host inputs come back as NumPy, device inputs stay on the device (CuPy when installed).
+Besides the contract, :func:`merge_topk_device` merges device-resident top-k lists for
+:class:`spkernels.kernels.distance.ArgminAccumulator` (whatever backend scored them).
 """
 
 from __future__ import annotations
@@ -22,6 +35,7 @@ import math
 import numpy as np
 from numba import cuda, float32, float64, int64
 
+from ... import _arrays
 from .. import cuda_simulator
 from . import device_empty, finish, to_device
 from ..numba_math import distance as _math
@@ -212,7 +226,7 @@ def _launch(X, Y, w, metric, k, fused, out_idx, out_sc, out_mat):
     return on_device
 
 
-def topk(X, Y, w, metric: int, k: int):
+def topk(X, Y, w, metric_id, k, precision):
     """Fused FP32 score + top-k. Host arrays come back as NumPy, device arrays stay on the
     device (CuPy when installed). Returns ``(index int64 (N,k), score float32 (N,k))``."""
     N = Y.shape[0]
@@ -220,17 +234,17 @@ def topk(X, Y, w, metric: int, k: int):
     out_sc = device_empty((N, k), np.float32)
     _init_topk_kernel[(N + 127) // 128, 128](out_idx, out_sc)
     dummy = device_empty((1, 1), np.float32)
-    on_device = _launch(X, Y, w, metric, int(k), True, out_idx, out_sc, dummy)
+    on_device = _launch(X, Y, w, metric_id, int(k), True, out_idx, out_sc, dummy)
     return finish(out_idx, on_device), finish(out_sc, on_device)
 
 
-def score_matrix(X, Y, w, metric: int):
+def score_matrix(X, Y, w, metric_id, precision):
     """The (R, N) FP32 score matrix."""
     R, N = X.shape[0], Y.shape[0]
     out = device_empty((R, N), np.float32)
     d_idx = device_empty((1, 1), np.int64)
     d_sc = device_empty((1, 1), np.float32)
-    on_device = _launch(X, Y, w, metric, 1, False, d_idx, d_sc, out)
+    on_device = _launch(X, Y, w, metric_id, 1, False, d_idx, d_sc, out)
     return finish(out, on_device)
 
 
@@ -244,6 +258,7 @@ def merge_topk_device(idx_a, sc_a, idx_b, sc_b, offset=0):
 def segmented_argmin(values, offsets):
     """Per-segment (local index, value) over float32 or float64 values (compared in float64,
     which is exact for both); -1 / +inf when empty."""
+    values, offsets = _arrays.contiguous(values), _arrays.contiguous(offsets)
     on_device = hasattr(values, "__cuda_array_interface__")
     dv = to_device(values)
     do = to_device(offsets)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...backends.numpy import distance as _reference
 from ...kernels import distance as _dist
 from ..registry import Prepared, register
 from . import _common
@@ -149,8 +150,8 @@ def _sanitize_pairwise(core, rng):
             if not np.all(np.isfinite(got)):
                 raise RuntimeError(f"pairwise_score_cuda metric={metric} {prec}: unwritten outputs")
             if prec == "fp32":
-                ref = _dist._matrix_numpy(models.astype(np.float64), data.astype(np.float64),
-                                          weights.astype(np.float64), metric)
+                ref = _reference.score_matrix(models.astype(np.float64), data.astype(np.float64),
+                                              weights.astype(np.float64), metric, "fp64")
                 if _common.rel_err(got, ref) > 1e-4:
                     raise RuntimeError(f"pairwise_score_cuda metric={metric} fp32 differs from numpy")
 
@@ -164,7 +165,7 @@ def _sanitize_segmented(core, rng):
         values, offsets, np.full(S, -7, np.int64), np.full(S, np.nan, np.float32))
     core.segmented_argmin_cuda(pv, po, S, pi, pval, 0)
     core.cuda_synchronize()
-    ref_i, ref_v = _dist._segmented_numpy(values, offsets)
+    ref_i, ref_v = _reference.segmented_argmin(values, offsets)
     if not (np.array_equal(oi.get(), ref_i) and np.array_equal(ov.get(), ref_v)):
         raise RuntimeError("segmented_argmin_cuda differs from the numpy reference")
 
