@@ -15,6 +15,7 @@ import pytest
 
 from spkernels import backends
 from spkernels.kernels import Plan, nufft3d1, nufft3d2
+from spkernels.backends.numpy import nufft as REF
 from spkernels.kernels import nufft as K
 
 SIM = backends.cuda_simulator()
@@ -45,13 +46,13 @@ def values(rng, shape, dtype=np.complex128):
 def oracle1(x, y, z, c, n_modes, isign=1):
     """float64 direct sum at exactly the (possibly float32) points given."""
     c2 = np.atleast_2d(c)
-    out = K.direct_type1(x, y, z, c2, n_modes, isign)
+    out = REF.direct_type1(x, y, z, c2, n_modes, isign)
     return out if np.ndim(c) == 2 else out[0]
 
 
 def oracle2(x, y, z, f, isign=-1):
     f4 = f if f.ndim == 4 else f[None]
-    out = K.direct_type2(x, y, z, f4, isign)
+    out = REF.direct_type2(x, y, z, f4, isign)
     return out if f.ndim == 4 else out[0]
 
 
@@ -285,6 +286,50 @@ def test_parameters_follow_eps():
     k = K._mode_indices(N)
     brute = np.trapezoid(phi[None, :] * np.cos(2 * np.pi * k[:, None] * u[None, :] / nf), u, axis=1)
     np.testing.assert_allclose(K.kernel_fourier(N, nf, w, beta), brute, rtol=1e-8)
+
+
+CONTRACT = ("BIN_TARGET", "BIN_MAX", "EXACT", "array_module", "max_points", "setpts", "spread", "interp")
+
+
+def test_every_backend_module_has_the_contract():
+    for name in backends.BACKENDS:
+        mod = backends.load(name, "nufft")
+        missing = [a for a in CONTRACT if not hasattr(mod, a)]
+        assert not missing, f"backends.load({name!r}, 'nufft') lacks {missing}"
+        assert mod.EXACT == (name == "numpy")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_backend_steps_match_numpy_reference(fast_backend, dtype, rng):
+    # setpts / spread / interp of each backend module against the float64 NumPy reference steps
+    why = K._family_unavailable(fast_backend)
+    if why:
+        pytest.skip(why)
+    mod = backends.load(fast_backend, "nufft")
+    xp = mod.array_module()
+    m, n_fine, bs = (40, (12, 10, 14), (4, 5, 7)) if SIM else (700, (20, 18, 24), (8, 9, 8))
+    w, beta = K.kernel_params(1e-6 if dtype == np.float64 else 1e-4, np.dtype(dtype).name)
+    host = [np.ascontiguousarray(K._fold(a, np)) for a in points(rng, m, dtype, 3 * math.pi - 1e-3)]
+    c = values(rng, (2, m), CPLX[dtype])
+    fine = values(rng, (2, *n_fine), CPLX[dtype])
+    pts = [xp.asarray(a) for a in host]
+    perm, offs = mod.setpts(*pts, n_fine, bs)
+    rperm, roffs = REF.setpts(*host, n_fine, bs)
+    perm, offs = (a if isinstance(a, np.ndarray) else a.get() for a in (perm, offs))
+    np.testing.assert_array_equal(offs, roffs)
+    np.testing.assert_array_equal(perm, rperm)
+    tol = 1e-5 if dtype == np.float32 else 1e-7
+    dperm, doffs = xp.asarray(perm), xp.asarray(offs)
+    expect = REF.spread(*host, c, rperm, roffs, n_fine, bs, w, beta, "gather")
+    for method in ("gather", "scatter"):
+        got = mod.spread(*pts, xp.asarray(c), dperm, doffs, n_fine, bs, w, beta, method)
+        got = got if isinstance(got, np.ndarray) else got.get()
+        assert got.dtype == c.dtype and got.shape == (2, *n_fine)
+        assert rel(got, expect) < tol, method
+    got = mod.interp(*pts, xp.asarray(fine), dperm, w, beta)
+    got = got if isinstance(got, np.ndarray) else got.get()
+    assert got.dtype == fine.dtype and got.shape == (2, m)
+    assert rel(got, REF.interp(*host, fine, rperm, w, beta)) < tol
 
 
 def test_numba_weight_table_matches_kernel():

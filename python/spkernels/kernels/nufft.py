@@ -25,11 +25,16 @@ by the kernel's Fourier transform (type 1); type 2 runs the same steps backwards
   is computed once per plan by Gauss-Legendre quadrature in ``z = sin(theta)``, which removes
   the square-root end-point singularity of ``phi`` so a fixed rule is exact to rounding.
 
-Backends: ``cuda`` and ``cpu`` run the spreading / interpolation kernels of ``spkernels._core``;
-``numba-cuda`` and ``numba-cpu`` their Numba twins; ``numpy`` is the direct non-uniform DFT sum
-in float64 (chunked, O(M N^3): small sizes only, the test oracle). Type 1 spreading defaults
-to ``method="gather"`` (output-driven, no floating-point atomics, bitwise deterministic);
-``method="scatter"`` is the point-driven baseline.
+Backends: each is a module ``spkernels.backends.<pkg>.nufft`` with the same contract
+(``setpts`` / ``spread`` / ``interp``, ``array_module``, ``max_points``, ``BIN_TARGET`` /
+``BIN_MAX``, ``EXACT``; see :mod:`spkernels.backends.numpy.nufft`), which this module reaches
+through ``backends.load(name, "nufft")`` after validation; the folding, FFT, deconvolution and
+batching are shared here. ``cuda`` and ``cpu`` run the spreading / interpolation kernels of
+``spkernels._core``; ``numba-cuda`` and ``numba-cpu`` their Numba twins; ``numpy``
+(``EXACT``) is the direct non-uniform DFT sum in float64 (chunked, O(M N^3): small sizes only,
+the test oracle). Type 1 spreading defaults to ``method="gather"`` (output-driven, no
+floating-point atomics, bitwise deterministic); ``method="scatter"`` is the point-driven
+baseline.
 
 The GPU backends need CuPy for the FFT (``pip install spkernels[cuda12]`` or ``[cuda13]``);
 under Numba's CUDA simulator the ``numba-cuda`` backend runs on host arrays with scipy's FFT.
@@ -48,8 +53,6 @@ from .. import backends as _backends
 from .._arrays import array_module, ensure_array, ensure_finite, ensure_nonempty, is_device_array, to_host
 from .._errors import BackendUnavailableError
 from ..backends import _shared
-# the float64 oracle lives with the numpy backend; re-exported for tests and benchmarks
-from ..backends.numpy.nufft import direct_type1, direct_type2
 from ..backends.numpy.nufft import mode_indices as _mode_indices
 
 __all__ = ["nufft3d1", "nufft3d2", "Plan", "kernel_params", "fine_grid_size"]

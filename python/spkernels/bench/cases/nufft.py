@@ -28,6 +28,8 @@ from ..registry import Prepared, register
 from . import _common
 
 _nufft = importlib.import_module("...kernels.nufft", __package__)
+_ref = importlib.import_module("...backends.numpy.nufft", __package__)
+_shared = importlib.import_module("...backends._shared", __package__)
 
 MODES = (81, 81, 81)
 _SIZES = {"small": 160_000, "full": 160_000_000}
@@ -87,7 +89,7 @@ def _prepare(nufft_type: int, backend: str, size: str, precision: str) -> Prepar
         got_s = np.array([got[k1 + MODES[0] // 2, k2 + MODES[1] // 2, k3 + MODES[2] // 2] for k1, k2, k3 in sample])
     else:
         j = rng.choice(m, 64, replace=False)
-        ref = _nufft.direct_type2(x[j], y[j], z[j], data_host[None], plan.isign)[0]
+        ref = _ref.direct_type2(x[j], y[j], z[j], data_host[None], plan.isign)[0]
         got_s = got[j]
     err = _common.rel_err(got_s, ref)
     if not err <= 10 * eps:
@@ -129,7 +131,7 @@ def _san_points(rng, precision):
     from ...backends.numba_cpu import nufft as ref_engine
 
     real = np.dtype(_REAL[precision])
-    tag = "f32" if real == np.float32 else "f64"
+    tag = _shared.core_tag(real)
     w, beta = _nufft.kernel_params(1e-6 if tag == "f64" else 1e-4, real.name)
     x, y, z = (np.ascontiguousarray(_nufft._fold(a, np)) for a in _points(_SAN_M, precision, rng))
     perm, offs = ref_engine.setpts(x, y, z, _SAN_FINE, _SAN_BIN)
