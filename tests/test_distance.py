@@ -120,6 +120,21 @@ def _precision_cases(backend):
     return PRECISIONS[backend]
 
 
+CONTRACT = ("topk", "score_matrix", "segmented_argmin")
+
+
+def test_every_backend_module_has_the_contract():
+    # Same functions with the same parameters in every backends/<pkg>/distance.py.
+    import inspect
+
+    want = {f: list(inspect.signature(getattr(npdist, f)).parameters) for f in CONTRACT}
+    assert want["topk"] == ["X", "Y", "w", "metric_id", "k", "precision"]
+    for name in backends.BACKENDS:
+        mod = backends.load(name, "distance")
+        for f in CONTRACT:
+            assert list(inspect.signature(getattr(mod, f)).parameters) == want[f], (name, f)
+
+
 @pytest.mark.parametrize("metric", METRICS)
 @pytest.mark.parametrize("weighted", [False, True])
 def test_accuracy_against_fp64(backend, rng, metric, weighted):

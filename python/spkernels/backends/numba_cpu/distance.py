@@ -29,12 +29,14 @@ from numba import njit, prange
 
 from ..numba_math.distance import (
     EMPTY_INDEX,
-    SEG_NONE,
-    coefficient,
+    EUCLIDEAN,
+    NO_INDEX,
+    better,
     combine,
-    data_term,
-    model_term,
-    seg_better,
+    data_row_term,
+    dot_coefficient,
+    model_factor,
+    model_row_term,
     topk_insert,
     transform,
 )
@@ -84,18 +86,22 @@ def _block_dots(FX, r, Y, n0, zero):
 def _transform_rows(X, w, has_w, metric, out):
     for r in prange(X.shape[0]):
         for p in range(X.shape[1]):
-            v = transform(X[r, p], metric)
-            if has_w:
-                v = v * w[p]
-            out[r, p] = v
+            out[r, p] = model_factor(X[r, p], w[p], metric) if has_w else transform(X[r, p], metric)
 
 
 @njit(parallel=True, cache=True)
 def _row_terms(X, Y, w, has_w, metric, a, b):
+    # Sums in float64 over the per-pixel terms (weight 1 when there are no weights).
     for r in prange(X.shape[0]):
-        a[r] = model_term(X, r, w, has_w, metric)
+        acc = 0.0
+        for p in range(X.shape[1]):
+            acc += model_row_term(X[r, p], w[p] if has_w else 1.0, metric)
+        a[r] = acc
     for n in prange(Y.shape[0]):
-        b[n] = data_term(Y, n, w, has_w, metric)
+        acc = 0.0
+        for p in range(Y.shape[1]):
+            acc += data_row_term(Y[n, p], w[p] if has_w else 1.0, metric)
+        b[n] = acc
 
 
 @njit(parallel=True, cache=True)
@@ -111,7 +117,7 @@ def _topk_kernel(FX, Y, a, b, c, k, zero, out_idx, out_sc):
                 v = _block_dots(FX, r, Y, n0, zero)
                 for j in range(NB):
                     if n0 + j < N:
-                        topk_insert(out_idx, out_sc, n0 + j, k, combine(a[r], b[n0 + j], c, v[j]), r)
+                        topk_insert(out_sc, out_idx, n0 + j, k, combine(a[r], b[n0 + j], v[j], c), r)
 
 
 @njit(parallel=True, cache=True)
@@ -127,7 +133,7 @@ def _matrix_kernel(FX, Y, a, b, c, zero, out):
                 v = _block_dots(FX, r, Y, n0, zero)
                 for j in range(NB):
                     if n0 + j < N:
-                        out[r, n0 + j] = combine(a[r], b[n0 + j], c, v[j])
+                        out[r, n0 + j] = combine(a[r], b[n0 + j], v[j], c)
 
 
 @njit(parallel=True, cache=True)
@@ -135,13 +141,13 @@ def _segmented_kernel(values, offsets, out_idx, out_val):
     S = offsets.shape[0] - 1
     for s in prange(S):
         best_v = np.inf
-        best_i = SEG_NONE
+        best_i = NO_INDEX
         for j in range(offsets[s], offsets[s + 1]):
             li = j - offsets[s]
-            if seg_better(values[j], li, best_v, best_i):
+            if better(values[j], li, best_v, best_i):
                 best_v = values[j]
                 best_i = li
-        out_idx[s] = -1 if best_i == SEG_NONE else best_i
+        out_idx[s] = -1 if best_i == NO_INDEX else best_i
         out_val[s] = best_v
 
 
@@ -149,7 +155,7 @@ def _prepare(X, Y, w, metric):
     dtype = X.dtype
     has_w = w is not None
     wv = w if has_w else np.ones(1, dtype)
-    if metric == 0 and not has_w:
+    if metric == EUCLIDEAN and not has_w:
         FX = X  # the identity transform needs no copy
     else:
         FX = np.empty_like(X)
@@ -157,7 +163,7 @@ def _prepare(X, Y, w, metric):
     a = np.empty(X.shape[0], dtype)
     b = np.empty(Y.shape[0], dtype)
     _row_terms(X, Y, wv, has_w, metric, a, b)
-    return FX, a, b, dtype.type(coefficient(metric)), dtype.type(0)
+    return FX, a, b, dtype.type(dot_coefficient(metric)), dtype.type(0)
 
 
 def topk(X, Y, w, metric_id, k, precision):

@@ -39,12 +39,14 @@ from ... import _arrays
 from .. import cuda_simulator
 from . import device_empty, finish, to_device
 from ..numba_math import distance as _math
-from ..numba_math.distance import EMPTY_INDEX, SEG_NONE, coefficient
+from ..numba_math.distance import EMPTY_INDEX, NO_INDEX, dot_coefficient
 
 # The shared math, compiled for the device from the same Python source as the CPU twins.
-model_term = cuda.jit(device=True)(_math.model_term.py_func)
-data_term = cuda.jit(device=True)(_math.data_term.py_func)
-seg_better = cuda.jit(device=True)(_math.seg_better.py_func)
+transform = cuda.jit(device=True)(_math.transform.py_func)
+model_factor = cuda.jit(device=True)(_math.model_factor.py_func)
+model_row_term = cuda.jit(device=True)(_math.model_row_term.py_func)
+data_row_term = cuda.jit(device=True)(_math.data_row_term.py_func)
+better = cuda.jit(device=True)(_math.better.py_func)
 topk_insert = cuda.jit(device=True)(_math.topk_insert.py_func)
 combine = cuda.jit(device=True)(_math.combine.py_func)
 
@@ -67,11 +69,18 @@ _REG_SHAPE = (RM, RM)
 
 @cuda.jit
 def _row_terms_kernel(X, Y, w, has_w, metric, a, b):
+    # Sums in float64 over the per-pixel terms (weight 1 when there are no weights).
     i = cuda.grid(1)
     if i < X.shape[0]:
-        a[i] = model_term(X, i, w, has_w, metric)
+        acc = 0.0
+        for p in range(X.shape[1]):
+            acc += model_row_term(X[i, p], w[p] if has_w else 1.0, metric)
+        a[i] = acc
     if i < Y.shape[0]:
-        b[i] = data_term(Y, i, w, has_w, metric)
+        acc = 0.0
+        for p in range(Y.shape[1]):
+            acc += data_row_term(Y[i, p], w[p] if has_w else 1.0, metric)
+        b[i] = acc
 
 
 @cuda.jit
@@ -103,11 +112,10 @@ def _score_kernel(X, Y, w, has_w, metric, a, b, c, k, fused, r_tiles_per_block, 
                 p = p0 + e % TP
                 xv = float32(0.0)
                 if r0 + row < R and p < P:
-                    xv = X[r0 + row, p]
-                    if metric == 1:
-                        xv = math.log(xv)
                     if has_w:
-                        xv = xv * w[p]
+                        xv = model_factor(X[r0 + row, p], w[p], metric)
+                    else:
+                        xv = transform(X[r0 + row, p], metric)
                 sX[row, e % TP] = xv
                 yv = float32(0.0)
                 if n0 + row < N and p < P:
@@ -133,7 +141,7 @@ def _score_kernel(X, Y, w, has_w, metric, a, b, c, k, fused, r_tiles_per_block, 
                 n = n0 + tx + j * BT
                 s = float32(0.0)
                 if r < R and n < N:
-                    s = combine(a[r], b[n], c, acc[i, j])
+                    s = combine(a[r], b[n], acc[i, j], c)
                 if fused:
                     sS[ty + i * BT, tx + j * BT] = s
                 elif r < R and n < N:
@@ -144,7 +152,7 @@ def _score_kernel(X, Y, w, has_w, metric, a, b, c, k, fused, r_tiles_per_block, 
             if tid < TM and n0 + tid < N:
                 for i in range(TM):
                     if r0 + i < R:
-                        topk_insert(out_idx, out_sc, n0 + tid, k, sS[i, tid], r0 + i)
+                        topk_insert(out_sc, out_idx, n0 + tid, k, sS[i, tid], r0 + i)
             cuda.syncthreads()
 
 
@@ -165,7 +173,7 @@ def _merge_kernel(idx_a, sc_a, idx_b, sc_b, offset):
     if n < idx_a.shape[0]:
         for j in range(idx_b.shape[1]):
             if idx_b[n, j] != EMPTY_INDEX:
-                topk_insert(idx_a, sc_a, n, idx_a.shape[1], sc_b[n, j], idx_b[n, j] + offset)
+                topk_insert(sc_a, idx_a, n, idx_a.shape[1], sc_b[n, j], idx_b[n, j] + offset)
 
 
 @cuda.jit
@@ -177,11 +185,11 @@ def _segmented_kernel(values, offsets, out_idx, out_val):
     begin = offsets[s]
     end = offsets[s + 1]
     best_v = math.inf
-    best_i = SEG_NONE
+    best_i = NO_INDEX
     j = begin + t
     while j < end:
         v = float64(values[j])
-        if seg_better(v, j - begin, best_v, best_i):
+        if better(v, j - begin, best_v, best_i):
             best_v = v
             best_i = j - begin
         j += SEG_THREADS
@@ -190,13 +198,13 @@ def _segmented_kernel(values, offsets, out_idx, out_val):
     cuda.syncthreads()
     half = SEG_THREADS // 2
     while half > 0:
-        if t < half and seg_better(sv[t + half], si[t + half], sv[t], si[t]):
+        if t < half and better(sv[t + half], si[t + half], sv[t], si[t]):
             sv[t] = sv[t + half]
             si[t] = si[t + half]
         cuda.syncthreads()
         half //= 2
     if t == 0:
-        out_idx[s] = -1 if si[0] == SEG_NONE else si[0]
+        out_idx[s] = -1 if si[0] == NO_INDEX else si[0]
         out_val[s] = sv[0]
 
 
@@ -218,7 +226,7 @@ def _inputs(X, Y, w, metric):
 def _launch(X, Y, w, metric, k, fused, out_idx, out_sc, out_mat):
     on_device, dX, dY, dw, has_w, a, b = _inputs(X, Y, w, metric)
     R, N = X.shape[0], Y.shape[0]
-    c = np.float32(coefficient(metric))
+    c = np.float32(dot_coefficient(metric))
     r_tiles = (R + TM - 1) // TM
     grid = ((N + TM - 1) // TM, 1 if fused else r_tiles)
     _score_kernel[grid, (BT, BT)](dX, dY, dw, has_w, metric, a, b, c, k, fused,

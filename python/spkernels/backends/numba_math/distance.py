@@ -20,21 +20,22 @@ import math
 
 from numba import njit
 
-EUCLIDEAN = 0
-POISSON = 1
+EUCLIDEAN = 0  # spk::distance::kEuclidean
+POISSON = 1  # spk::distance::kPoisson
 
 # An empty top-k slot. Any real candidate beats it, including a +inf or NaN score, so a list
 # with k <= R is always completely filled and non-finite scores surface to the caller's check.
+# (The C++ lists fill empty slots with kNoIndex instead and map them to -1 on the way out.)
 EMPTY_INDEX = -1
-# The segmented argmin's "no element yet" index: larger than any real index so that a segment
-# holding only +inf values still reports its first element.
-SEG_NONE = 1 << 62
+# spk::distance::kNoIndex: the segmented argmin's "no element yet" index, larger than any real
+# index so that a segment holding only +inf values still reports its first element.
+NO_INDEX = (1 << 63) - 1
 
 
 @njit(cache=True)
-def coefficient(metric):
-    """The constant c of the general form."""
-    return -2.0 if metric == EUCLIDEAN else -1.0
+def valid_metric(metric):
+    """Whether `metric` is one of the metric ids."""
+    return metric == EUCLIDEAN or metric == POISSON
 
 
 @njit(cache=True)
@@ -46,74 +47,78 @@ def transform(x, metric):
 
 
 @njit(cache=True)
-def model_term(X, r, w, has_w, metric):
-    """a_r, accumulated in float64 whatever the input precision (an O(R*P) pass, cheap next to
-    the O(R*N*P) product, and it keeps the row term's rounding out of the error budget)."""
-    acc = 0.0
-    for p in range(X.shape[1]):
-        v = float(X[r, p])
-        wp = float(w[p]) if has_w else 1.0
-        if metric == EUCLIDEAN:
-            acc += wp * v * v
-        else:
-            acc += wp * v
-    return acc
+def model_factor(x, w, metric):
+    """The weighted, transformed model value w * f(x) that enters the inner product."""
+    if metric == POISSON:
+        return w * math.log(x)
+    return w * x
 
 
 @njit(cache=True)
-def data_term(Y, n, w, has_w, metric):
-    """b_n in float64 (zero for poisson, whose per-image constant does not change the ranking)."""
-    if metric != EUCLIDEAN:
+def model_row_term(x, w, metric):
+    """One model pixel's contribution to a_r, in float64 whatever the input precision (an
+    O(R*P) pass, cheap next to the O(R*N*P) product, and it keeps the row term's rounding out
+    of the error budget)."""
+    xa = float(x)
+    wa = float(w)
+    if metric == POISSON:
+        return wa * xa
+    return wa * xa * xa
+
+
+@njit(cache=True)
+def data_row_term(y, w, metric):
+    """One data pixel's contribution to b_n in float64 (zero for poisson, whose per-image
+    constant does not change the ranking)."""
+    if metric == POISSON:
         return 0.0
-    acc = 0.0
-    for p in range(Y.shape[1]):
-        v = float(Y[n, p])
-        wp = float(w[p]) if has_w else 1.0
-        acc += wp * v * v
-    return acc
+    ya = float(y)
+    return float(w) * ya * ya
 
 
 @njit(cache=True)
-def combine(a_r, b_n, c, dot):
-    """The general-form score a_r + b_n + c * dot, in the order every backend adds it."""
-    return (a_r + b_n) + c * dot
+def dot_coefficient(metric):
+    """The constant c of the general form."""
+    return -1.0 if metric == POISSON else -2.0
 
 
 @njit(cache=True)
-def precedes(s, i, s2, i2):
+def combine(a, b, dot, c):
+    """The general-form score a + b + c * dot, in the order every backend adds it. ``c`` is
+    ``dot_coefficient(metric)`` already cast to the working dtype (the C++ twin takes the metric
+    and casts inside; a Numba leaf cannot type a literal to its caller's dtype)."""
+    return (a + b) + c * dot
+
+
+@njit(cache=True)
+def better(s1, i1, s2, i2):
     """Strict (score, index) order: lower score first, equal scores broken by lower index."""
-    return s < s2 or (s == s2 and i < i2)
+    return s1 < s2 or (s1 == s2 and i1 < i2)
 
 
 @njit(cache=True)
-def topk_insert(out_idx, out_sc, n, k, s, r):
-    """Insert candidate (s, r) into row n's ascending (score, index) list of length k.
+def topk_insert(score, index, n, k, s, i):
+    """Insert candidate (s, i) into row n's ascending (score, index) list of length k.
 
     Rows start as ``EMPTY_INDEX`` / +inf; an empty slot loses to every candidate. The result is
     the k best of everything inserted, independent of insertion order, so blocks of models and
     batches can be merged in any order and give bitwise the same answer.
     """
-    # The (score, index) comparison is written out rather than calling precedes(): leaf
+    # The (score, index) comparison is written out rather than calling better(): leaf
     # functions can be re-wrapped as CUDA device functions (see numba_cuda.distance).
     last = k - 1
-    if out_idx[n, last] != EMPTY_INDEX and not (
-        s < out_sc[n, last] or (s == out_sc[n, last] and r < out_idx[n, last])
+    if index[n, last] != EMPTY_INDEX and not (
+        s < score[n, last] or (s == score[n, last] and i < index[n, last])
     ):
         return
     j = last
     while j > 0 and (
-        out_idx[n, j - 1] == EMPTY_INDEX
-        or s < out_sc[n, j - 1]
-        or (s == out_sc[n, j - 1] and r < out_idx[n, j - 1])
+        index[n, j - 1] == EMPTY_INDEX
+        or s < score[n, j - 1]
+        or (s == score[n, j - 1] and i < index[n, j - 1])
     ):
-        out_sc[n, j] = out_sc[n, j - 1]
-        out_idx[n, j] = out_idx[n, j - 1]
+        score[n, j] = score[n, j - 1]
+        index[n, j] = index[n, j - 1]
         j -= 1
-    out_sc[n, j] = s
-    out_idx[n, j] = r
-
-
-@njit(cache=True)
-def seg_better(v, i, v2, i2):
-    """Segmented-argmin order: lower value first, ties to the lower index (``SEG_NONE`` loses)."""
-    return v < v2 or (v == v2 and i < i2)
+    score[n, j] = s
+    index[n, j] = i
