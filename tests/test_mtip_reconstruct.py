@@ -6,7 +6,8 @@ import pytest
 from spkernels.geometry import Detector, Beam, random_orientations
 from spkernels.mtip import simulate
 from spkernels.mtip.density import GaussianDensity
-from spkernels.mtip.reconstruct import (MTIPConfig, SPIData, Stage, _ball, estimate_diameter, grid_size,
+from spkernels.mtip.grid import ball
+from spkernels.mtip.reconstruct import (MTIPConfig, SPIData, Stage, estimate_diameter, grid_size,
                                         match_orientations, merge, orientation_errors, reconstruct, resample,
                                         slice_model)
 from spkernels.mtip.resolution import align_to_reference, rotate
@@ -40,9 +41,20 @@ def _stage_arrays(data, res):
     return M, dx, np.ascontiguousarray(data.intensities[:, sel]), data.s[sel], np.ones(int(sel.sum()))
 
 
+def _merge_settings(cfg):
+    return dict(eps=cfg.eps, backend=cfg.backend, tikhonov=cfg.tikhonov, cg_tol=cfg.cg_tol, cg_maxiter=cfg.cg_maxiter)
+
+
+def _match_settings(cfg):
+    return dict(reference_batch=cfg.reference_batch, photon_floor=cfg.photon_floor, eps=cfg.eps, backend=cfg.backend,
+                keep_current=cfg.keep_current, local_candidates=cfg.local_candidates, local_angle=cfg.local_angle,
+                switch_margin=cfg.switch_margin)
+
+
 def test_merge_with_true_orientations_fits_the_data(noiseless):
     M, dx, d, s, w = _stage_arrays(noiseless, 15.0)
-    ac, cg = merge(d, s, w, noiseless.orientations, M, dx, _ball(M, M // 2), None, MTIPConfig(eps=1e-6))
+    ac, cg = merge(d, s, w, noiseless.orientations, M, dx, ball(M, M // 2), None,
+                   **_merge_settings(MTIPConfig(eps=1e-6)))
     model = slice_model(ac, noiseless.orientations, s, dx, eps=1e-6, backend="auto")
     cc = [np.corrcoef(model[i], d[i])[0, 1] for i in range(0, 400, 20)]
     assert min(cc) > 0.99, cc
@@ -52,14 +64,14 @@ def test_merge_with_true_orientations_fits_the_data(noiseless):
 def test_matching_recovers_true_orientations_on_noiseless_data(noiseless):
     M, dx, d, s, w = _stage_arrays(noiseless, 15.0)
     cfg = MTIPConfig(eps=1e-6)
-    ac, _ = merge(d, s, w, noiseless.orientations, M, dx, _ball(M, M // 2), None, cfg)
+    ac, _ = merge(d, s, w, noiseless.orientations, M, dx, ball(M, M // 2), None, **_merge_settings(cfg))
     rng = np.random.default_rng(0)
     # Without the truth among the candidates: error within the reference grid spacing (~16° at 3000).
-    q, _, _ = match_orientations(ac, d.astype(np.float32), s, w, None, dx, Stage(15.0, 1, 3000), cfg, rng)
+    q, _, _ = match_orientations(ac, d.astype(np.float32), s, w, None, dx, 3000, rng, **_match_settings(cfg))
     assert np.median(orientation_errors(q, noiseless.orientations)) < 12.0
     # With each image's true orientation competing, the truth wins nearly always.
-    q, _, kept = match_orientations(ac, d.astype(np.float32), s, w, noiseless.orientations, dx,
-                                    Stage(15.0, 1, 500), cfg, rng)
+    q, _, kept = match_orientations(ac, d.astype(np.float32), s, w, noiseless.orientations, dx, 500, rng,
+                                    **_match_settings(cfg))
     assert kept > 0.95
     assert np.median(orientation_errors(q, noiseless.orientations)) < 1e-6
 

@@ -1,4 +1,12 @@
-"""MTIP for X-ray single-particle imaging: simulation (and, later, reconstruction).
+"""MTIP for X-ray single-particle imaging: simulation, reconstruction and its assessment.
+
+Simulation: :mod:`.simulate` (images of a Gaussian-density particle, :mod:`.density`,
+:mod:`.formfactors`; :mod:`.particle` builds the built-in one). Reconstruction by MTIP:
+:func:`spkernels.mtip.reconstruct.reconstruct` runs the loop of :mod:`.slicing`,
+:mod:`.matching`, :mod:`.merging` and :mod:`.phasing` over the stages of :mod:`.schedule`, with
+settings from :mod:`.config`, data in :mod:`.data` and checkpoints by :mod:`.checkpoint`.
+Assessment: :mod:`.metrics` (orientation errors), :mod:`.resolution` (alignment and FSC) and
+:mod:`.report`; :mod:`.cli` holds the ``spkernels mtip`` commands.
 
 >>> from spkernels.mtip import simulate            # doctest: +SKIP
 >>> data = simulate(100, seed=1)                   # built-in particle, standard geometry

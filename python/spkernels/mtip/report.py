@@ -43,7 +43,7 @@ def write_outputs(result, out_dir, *, reference=None, reference_voxel_size=None,
         For the median orientation error.
     """
     from ..io import write_mrc
-    from .reconstruct import orientation_errors
+    from .metrics import orientation_errors
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

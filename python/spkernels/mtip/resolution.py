@@ -17,6 +17,7 @@ import numpy as np
 
 from .._arrays import ensure_array, ensure_finite, fft_module
 from ..geometry import quaternion_multiply, quaternion_to_matrix, super_fibonacci
+from .grid import resample
 
 log = logging.getLogger("spkernels.mtip.resolution")
 _fft = fft_module(np)  # threaded host FFTs
@@ -99,8 +100,6 @@ def align_to_reference(vol: np.ndarray, ref: np.ndarray, *, n_rotations: int = 2
     n_candidates : int
         Global-search maxima refined on the coarse grid.
     """
-    from .reconstruct import resample
-
     vol = ensure_array("vol", vol, dtypes=(np.float32, np.float64), ndim=3, allow_device=False).astype(np.float64)
     ref = ensure_array("ref", ref, dtypes=(np.float32, np.float64), ndim=3, allow_device=False).astype(np.float64)
     if vol.shape != ref.shape:
