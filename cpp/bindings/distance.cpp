@@ -1,5 +1,6 @@
-// Python bindings of the distance family (see CONTRACT-distance.md). The Python layer validates
-// user input first; these checks guard the core against misuse and name the argument.
+// Python bindings of the distance family (pairwise distances, top-k, segmented argmin; CPU and
+// CUDA). The Python layer validates user input first; these checks guard the core against misuse
+// and name the argument.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 

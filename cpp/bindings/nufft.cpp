@@ -1,4 +1,4 @@
-// Bindings of the 3-D NUFFT spreading / interpolation / binning (issue 3; CONTRACT-nufft.md).
+// Python bindings of the 3-D NUFFT spreading / interpolation / binning (CPU and CUDA).
 // CPU functions take NumPy arrays; CUDA functions take device pointers, sizes and a dtype string.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>

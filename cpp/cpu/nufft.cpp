@@ -1,5 +1,5 @@
 #ifndef SPK_NUFFT_HOT_PASS
-// CPU (OpenMP) spreading, interpolation and binning of the 3-D NUFFT (issue 3).
+// CPU (OpenMP) spreading, interpolation and binning of the 3-D NUFFT.
 //
 // - setpts: stable parallel counting sort of the points by bin (ties keep the original order), so
 //   the permutation is the same for every thread count.

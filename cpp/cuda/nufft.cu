@@ -1,4 +1,4 @@
-// CUDA spreading, interpolation and binning of the 3-D NUFFT (issue 3). The per-element math
+// CUDA spreading, interpolation and binning of the 3-D NUFFT. The per-element math
 // (fold, grid coordinate, support start, kernel weights, wrap, bin id) is spk/nufft.h, shared
 // with the CPU path, so the CPU tests cover it.
 //

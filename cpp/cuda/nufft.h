@@ -1,5 +1,5 @@
-// CUDA launchers of the 3-D NUFFT (issue 3; CONTRACT-nufft.md), callable from plain C++: device
-// pointers as integers, sizes, prec = 4 (float32 points, complex64 values) or 8 (float64,
+// CUDA launchers of the 3-D NUFFT (binning, spreading, interpolation), callable from plain C++:
+// device pointers as integers, sizes, prec = 4 (float32 points, complex64 values) or 8 (float64,
 // complex128), and a CUDA stream. Complex arrays are interleaved (re, im).
 #pragma once
 #include <cstdint>

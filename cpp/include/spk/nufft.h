@@ -1,8 +1,8 @@
-// Per-element math of the 3-D NUFFT spreading/interpolation (issue 3), shared by the CPU loops
+// Per-element math of the 3-D NUFFT spreading/interpolation, shared by the CPU loops
 // (cpp/cpu/nufft.cpp) and the CUDA kernels (cpp/cuda/nufft.cu), so that the CPU tests also cover
 // the arithmetic the GPU runs.
 //
-// Conventions (see CONTRACT-nufft.md): a point x in [-pi, pi) sits at fine-grid coordinate
+// Conventions: a point x in [-pi, pi) sits at fine-grid coordinate
 // t = x * n / (2 pi) in [-n/2, n/2); its w support cells are l0, ..., l0 + w - 1 (mod n) with
 // l0 = ceil(t - w/2), and the weight of cell l0 + j is phi((l0 + j - t) / (w/2)) for the
 // exponential-of-semicircle kernel phi(z) = exp(beta (sqrt(1 - z^2) - 1)).
