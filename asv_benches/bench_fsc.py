@@ -77,20 +77,22 @@ class FSC:
         if b == "cpu":
             backends.core().fsc_accumulate_cpu(self.f1, self.f2, self.nx, *self.scale, self.n_shells)
         elif b == "numba-cpu":
-            from spkernels.backends.numba_cpu.fsc import fsc_accumulate
+            from spkernels.backends.numba_cpu.fsc import accumulate
 
-            fsc_accumulate(self.f1, self.f2, self.nx, *self.scale, self.n_shells)
+            accumulate(self.f1, self.f2, self.nx, *self.scale, self.n_shells)
         elif b == "numba-cuda":
-            from spkernels.backends.numba_cuda.fsc import fsc_accumulate
+            from spkernels.backends.numba_cuda.fsc import accumulate
 
-            fsc_accumulate(self.f1, self.f2, self.nx, *self.scale, self.n_shells)
+            accumulate(self.f1, self.f2, self.nx, *self.scale, self.n_shells)
         else:
             import cupy
 
             from spkernels._arrays import device_pointer
 
             out = cupy.empty(self.n_shells * 4)
-            dt = "c64" if self.f1.dtype == np.complex64 else "c128"
+            from spkernels.backends._shared import core_tag
+
+            dt = core_tag(self.f1.dtype)
             backends.core().fsc_accumulate_cuda(device_pointer(self.f1), device_pointer(self.f2), dt, self.nx,
                                                 self.nx, self.nx, *self.scale, self.n_shells, device_pointer(out),
                                                 cupy.cuda.get_current_stream().ptr)

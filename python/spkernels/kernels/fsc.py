@@ -6,6 +6,9 @@ the Fourier transform. The compiled backends transform both volumes with a real-
 the voxel count in one pass over the two half spectra; each half-spectrum column stands for
 itself and its Hermitian twin, so the sums equal those over the full spectrum. The ``numpy``
 backend is the float64 reference: full complex FFT, vectorised shell indices, ``bincount``.
+Every backend's ``spkernels.backends.<pkg>.fsc`` module has the same two functions,
+``spectra`` and ``accumulate`` (the family's contract); this module validates, picks the
+backend with ``backends.resolve`` and calls ``backends.load(name, "fsc")``.
 
 Shell ``i`` holds the voxels whose spatial frequency ``|s|`` (Å⁻¹) satisfies
 ``(i - 1/2)·w <= |s| < (i + 1/2)·w`` for shell width ``w``; shells run from 0 (the DC term) to
@@ -154,53 +157,6 @@ def _shells(shape, voxel_size, shell_width):
     return w, n_shells, scale
 
 
-def _freq_indices(n):
-    k = np.arange(n, dtype=np.int64)
-    k[k > (n - 1) // 2] -= n
-    return k
-
-
-def _reference_sums(v1, v2, n_shells, scale):
-    """float64 NumPy reference: full FFT, shell index per voxel, bincount."""
-    f1 = np.fft.fftn(np.asarray(v1, dtype=np.float64))
-    f2 = np.fft.fftn(np.asarray(v2, dtype=np.float64))
-    nz, ny, nx = v1.shape
-    az, ay, ax = scale
-    tz = _freq_indices(nz).astype(np.float64)[:, None, None] * az
-    ty = _freq_indices(ny).astype(np.float64)[None, :, None] * ay
-    tx = _freq_indices(nx).astype(np.float64)[None, None, :] * ax
-    r2 = (tz * tz + ty * ty) + tx * tx  # same order of operations as the kernels
-    shell = np.floor(np.sqrt(r2) + 0.5).astype(np.int64).ravel()
-    keep = shell < n_shells
-    s = shell[keep]
-    a = f1.ravel()[keep]
-    b = f2.ravel()[keep]
-    sums = np.empty((n_shells, 4))
-    sums[:, 0] = np.bincount(s, weights=(a.real * b.real + a.imag * b.imag), minlength=n_shells)
-    sums[:, 1] = np.bincount(s, weights=(a.real * a.real + a.imag * a.imag), minlength=n_shells)
-    sums[:, 2] = np.bincount(s, weights=(b.real * b.real + b.imag * b.imag), minlength=n_shells)
-    sums[:, 3] = np.bincount(s, minlength=n_shells)
-    return sums
-
-
-def _cpu_spectra(v1, v2):
-    import scipy.fft
-
-    return (scipy.fft.rfftn(v1, workers=-1), scipy.fft.rfftn(v2, workers=-1))
-
-
-def _gpu_spectra(v1, v2, on_device):
-    """Half spectra on the device: cupy.fft when CuPy is installed, else a host FFT copied over."""
-    try:
-        import cupy
-    except ImportError:
-        if on_device:
-            raise BackendUnavailableError(
-                "fsc on GPU arrays needs CuPy for the FFT; install spkernels[cuda12|cuda13]") from None
-        return _cpu_spectra(v1, v2), False
-    return (cupy.fft.rfftn(cupy.asarray(v1)), cupy.fft.rfftn(cupy.asarray(v2))), True
-
-
 def fsc(vol1, vol2, *, voxel_size: float = 1.0, shell_width: float | None = None, mask=None,
         backend: str = "auto") -> FSCResult:
     """Fourier shell correlation of two volumes.
@@ -278,24 +234,9 @@ def fsc(vol1, vol2, *, voxel_size: float = 1.0, shell_width: float | None = None
     if shell_width is not None and n_shells > 100_000:
         raise ValueError(f"`shell_width`={shell_width} gives {n_shells} shells; use a wider shell")
 
-    if name == "numpy":
-        sums = _reference_sums(to_host(vol1), to_host(vol2), n_shells, scale)
-    elif name in ("cpu", "numba-cpu"):
-        f1, f2 = _cpu_spectra(vol1, vol2)
-        if name == "cpu":
-            sums = _backends.core().fsc_accumulate_cpu(f1, f2, nx, *scale, n_shells)
-        else:
-            from ..backends.numba_cpu.fsc import fsc_accumulate
-
-            sums = fsc_accumulate(f1, f2, nx, *scale, n_shells)
-    else:
-        (f1, f2), with_cupy = _gpu_spectra(vol1, vol2, on_device)
-        if name == "cuda":
-            sums = _cuda_sums(f1, f2, shape, scale, n_shells, with_cupy)
-        else:
-            from ..backends.numba_cuda.fsc import fsc_accumulate
-
-            sums = to_host(fsc_accumulate(f1, f2, nx, *scale, n_shells))
+    impl = _backends.load(name, "fsc")
+    f1, f2 = impl.spectra(vol1, vol2, on_device)
+    sums = to_host(impl.accumulate(f1, f2, nx, *scale, n_shells))
     sums = np.asarray(sums, dtype=np.float64).reshape(n_shells, 4)
     with np.errstate(invalid="ignore", divide="ignore"):
         curve = sums[:, 0] / np.sqrt(sums[:, 1] * sums[:, 2])
@@ -306,25 +247,3 @@ def fsc(vol1, vol2, *, voxel_size: float = 1.0, shell_width: float | None = None
               w, name)
     return FSCResult(freq, curve, counts, voxel_size, w, sums[:, :3].copy(), name)
 
-
-def _cuda_sums(f1, f2, shape, scale, n_shells, with_cupy):
-    from .._arrays import DeviceArray, device_pointer
-
-    core = _backends.core()
-    dtype = "c64" if np.dtype(f1.dtype) == np.complex64 else "c128"
-    if with_cupy:
-        import cupy
-
-        f1 = cupy.ascontiguousarray(f1)
-        f2 = cupy.ascontiguousarray(f2)
-        out = cupy.full(n_shells * 4, np.nan)
-        stream = cupy.cuda.get_current_stream().ptr
-        core.fsc_accumulate_cuda(device_pointer(f1), device_pointer(f2), dtype, *shape, *scale, n_shells,
-                                 device_pointer(out), stream)
-        return out.get()
-    d1 = DeviceArray.from_host(np.ascontiguousarray(f1))
-    d2 = DeviceArray.from_host(np.ascontiguousarray(f2))
-    out = DeviceArray.from_host(np.full(n_shells * 4, np.nan))
-    core.fsc_accumulate_cuda(d1.ptr, d2.ptr, dtype, *shape, *scale, n_shells, out.ptr, 0)
-    core.cuda_synchronize()
-    return out.get()

@@ -1,11 +1,30 @@
-"""Fourier shell correlation accumulation with ``@njit(parallel=True)`` (twin of ``cpp/cpu/fsc.cpp``)."""
+"""Fourier shell correlation accumulation with ``@njit(parallel=True)`` (twin of ``cpp/cpu/fsc.cpp``).
+
+The fsc family's contract (the same two functions in every ``backends/<pkg>/fsc.py``; volumes
+arrive validated, masked, of one real dtype float32 or float64, and shaped (nz, ny, nx)):
+
+- ``spectra(vol1, vol2, on_device) -> (f1, f2)``: the two spectra this backend's
+  ``accumulate`` reads (half spectra of a real-to-complex FFT in the volumes' precision on the
+  compiled backends; the full float64 spectra on ``numpy``). `on_device` says the volumes are
+  GPU arrays.
+- ``accumulate(f1, f2, nx, az, ay, ax, n_shells) -> sums (n_shells, 4) float64``: per shell
+  ``Re Σ F1·F2*``, ``Σ|F1|²``, ``Σ|F2|²`` and the voxel count of the full spectrum, the same sums
+  on every backend; ``a_d = 1 / (n_d · voxel_size · shell_width)``. GPU backends may return a
+  device array (callers take ``to_host``).
+
+The FSC curve, its shells and the resolution reading stay in :mod:`spkernels.kernels.fsc`.
+
+The half spectra come from scipy.fft, as on the ``cpu`` backend (:func:`spectra` is its).
+"""
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
 
-from ..numba_math.fsc import FSC_SUMS, multiplicity, shell_index
+from ..cpu.fsc import spectra  # noqa: F401  (the contract's spectra: the host FFT)
+from ..numba_math.fsc import (FSC_COUNT, FSC_NUM, FSC_POW1, FSC_POW2, FSC_SUMS, fsc_multiplicity,
+                              fsc_shell_index, fsc_voxel_terms)
 
 
 @njit(parallel=True, cache=False)
@@ -17,16 +36,17 @@ def _accumulate(f1, f2, nx, az, ay, ax, n_shells):
         h = partial[iz]
         for iy in range(ny):
             for ix in range(nxh):
-                s = shell_index(iz, iy, ix, nz, ny, az, ay, ax, n_shells)
+                s = fsc_shell_index(iz, iy, ix, nz, ny, az, ay, ax, n_shells)
                 if s < 0:
                     continue
                 a = f1[iz, iy, ix]
                 b = f2[iz, iy, ix]
-                m = multiplicity(ix, nx)
-                h[s, 0] += m * (a.real * b.real + a.imag * b.imag)
-                h[s, 1] += m * (a.real * a.real + a.imag * a.imag)
-                h[s, 2] += m * (b.real * b.real + b.imag * b.imag)
-                h[s, 3] += m
+                m = fsc_multiplicity(ix, nx)
+                num, p1, p2 = fsc_voxel_terms(a.real, a.imag, b.real, b.imag, m)
+                h[s, FSC_NUM] += num
+                h[s, FSC_POW1] += p1
+                h[s, FSC_POW2] += p2
+                h[s, FSC_COUNT] += m
     sums = np.zeros((n_shells, FSC_SUMS))
     for s in prange(n_shells):
         for c in range(FSC_SUMS):
@@ -37,6 +57,6 @@ def _accumulate(f1, f2, nx, az, ay, ax, n_shells):
     return sums
 
 
-def fsc_accumulate(f1, f2, nx, az, ay, ax, n_shells):
-    """Per-shell sums (n_shells, 4) of two rfftn half spectra (see :mod:`spkernels.kernels.fsc`)."""
+def accumulate(f1, f2, nx, az, ay, ax, n_shells):
+    """Per-shell sums (n_shells, 4) of two host half spectra (see the module docstring)."""
     return _accumulate(f1, f2, int(nx), float(az), float(ay), float(ax), int(n_shells))

@@ -5,6 +5,22 @@ its 32 lanes add their voxel into it one lane after another (lane order), so no 
 write the same word at once; the block adds its warps' histograms in warp order into its own
 partial row, and a second kernel adds the rows in block order. The C++ kernel groups lanes of
 the same shell with ``__match_any_sync`` instead of serialising them.
+
+The fsc family's contract (the same two functions in every ``backends/<pkg>/fsc.py``; volumes
+arrive validated, masked, of one real dtype float32 or float64, and shaped (nz, ny, nx)):
+
+- ``spectra(vol1, vol2, on_device) -> (f1, f2)``: the two spectra this backend's
+  ``accumulate`` reads (half spectra of a real-to-complex FFT in the volumes' precision on the
+  compiled backends; the full float64 spectra on ``numpy``). `on_device` says the volumes are
+  GPU arrays.
+- ``accumulate(f1, f2, nx, az, ay, ax, n_shells) -> sums (n_shells, 4) float64``: per shell
+  ``Re Σ F1·F2*``, ``Σ|F1|²``, ``Σ|F2|²`` and the voxel count of the full spectrum, the same sums
+  on every backend; ``a_d = 1 / (n_d · voxel_size · shell_width)``. GPU backends may return a
+  device array (callers take ``to_host``).
+
+The FSC curve, its shells and the resolution reading stay in :mod:`spkernels.kernels.fsc`.
+
+:func:`spectra` is the ``cuda`` backend's (cupy.fft, or a host FFT when CuPy is missing).
 """
 
 from __future__ import annotations
@@ -13,7 +29,9 @@ import numpy as np
 from numba import cuda, float64
 
 from ... import backends as _backends
-from ..numba_math.fsc import FSC_SUMS, multiplicity, shell_index
+from ..cuda.fsc import spectra  # noqa: F401  (the contract's spectra: cupy.fft or the host FFT)
+from ..numba_math.fsc import (FSC_COUNT, FSC_NUM, FSC_POW1, FSC_POW2, FSC_SUMS, fsc_multiplicity,
+                              fsc_shell_index, fsc_voxel_terms)
 
 # The simulator has no syncwarp; the loop below is block-uniform, so a block barrier is a valid
 # (slower) stand-in there.
@@ -53,21 +71,19 @@ def _partial_kernel(f1, f2, nx, az, ay, ax, n_shells, partial):
             t = i // nxh
             iy = t % ny
             iz = t // ny
-            s = shell_index(iz, iy, ix, nz, ny, az, ay, ax, n_shells)
+            s = fsc_shell_index(iz, iy, ix, nz, ny, az, ay, ax, n_shells)
             if s >= 0:
                 a = f1[iz, iy, ix]
                 b = f2[iz, iy, ix]
-                m = multiplicity(ix, nx)
-                num = m * (a.real * b.real + a.imag * b.imag)
-                p1 = m * (a.real * a.real + a.imag * a.imag)
-                p2 = m * (b.real * b.real + b.imag * b.imag)
+                m = fsc_multiplicity(ix, nx)
+                num, p1, p2 = fsc_voxel_terms(a.real, a.imag, b.real, b.imag, m)
         for l in range(32):
             if lane == l and s >= 0:
                 k = off + s * FSC_SUMS
-                hist[k] += num
-                hist[k + 1] += p1
-                hist[k + 2] += p2
-                hist[k + 3] += m
+                hist[k + FSC_NUM] += num
+                hist[k + FSC_POW1] += p1
+                hist[k + FSC_POW2] += p2
+                hist[k + FSC_COUNT] += m
             if _SIM:
                 cuda.syncthreads()
             else:
@@ -92,8 +108,8 @@ def _reduce_kernel(partial, sums):
     sums[j] = v
 
 
-def fsc_accumulate(f1, f2, nx, az, ay, ax, n_shells):
-    """Per-shell sums of two device half spectra; returns a Numba device array (n_shells, 4)."""
+def accumulate(f1, f2, nx, az, ay, ax, n_shells):
+    """Per-shell sums of two half spectra (device or host arrays); a Numba device array (n_shells, 4)."""
     d1 = cuda.as_cuda_array(f1) if not isinstance(f1, np.ndarray) else cuda.to_device(f1)
     d2 = cuda.as_cuda_array(f2) if not isinstance(f2, np.ndarray) else cuda.to_device(f2)
     nz, ny, nxh = d1.shape

@@ -18,6 +18,8 @@ import numpy as np
 
 # by module path: the package re-exports a function of the same name
 _fsc = importlib.import_module("...kernels.fsc", __package__)
+from ...backends._shared import complex_dtype, core_tag
+from ...backends.numpy.fsc import reference_sums
 from ..registry import Prepared, register
 from . import _common
 
@@ -77,15 +79,15 @@ def prepare(backend: str, size: str, precision: str) -> Prepared:
         def run():
             out["sums"] = core.fsc_accumulate_cpu(f1, f2, n, *scale, n_shells)
     elif backend == "numba-cpu":
-        from ...backends.numba_cpu.fsc import fsc_accumulate
+        from ...backends.numba_cpu.fsc import accumulate
 
         def run():
-            out["sums"] = fsc_accumulate(f1, f2, n, *scale, n_shells)
+            out["sums"] = accumulate(f1, f2, n, *scale, n_shells)
     elif backend == "cuda":
         from ... import _arrays, backends
 
         core = backends.core()
-        tag = "c64" if precision == "float32" else "c128"
+        tag = core_tag(complex_dtype(precision))
         sums = _arrays.DeviceArray.from_host(np.full(n_shells * 4, np.nan))
         p1, p2 = _arrays.device_pointer(f1), _arrays.device_pointer(f2)
 
@@ -93,14 +95,14 @@ def prepare(backend: str, size: str, precision: str) -> Prepared:
             core.fsc_accumulate_cuda(p1, p2, tag, n, n, n, *scale, n_shells, sums.ptr, 0)
             out["sums"] = sums
     else:  # numba-cuda
-        from ...backends.numba_cuda.fsc import fsc_accumulate
+        from ...backends.numba_cuda.fsc import accumulate
 
         def run():
-            out["sums"] = fsc_accumulate(f1, f2, n, *scale, n_shells)
+            out["sums"] = accumulate(f1, f2, n, *scale, n_shells)
 
     run()  # warm-up: JIT, first touch
     _common.finish(backend)
-    ref = _fsc._reference_sums(v1, v2, n_shells, scale)
+    ref = reference_sums(v1, v2, n_shells, scale)
     _check(_common.to_host(out["sums"]), ref, precision, f"fsc_accumulate case, backend {backend!r}")
     half = n * n * (n // 2 + 1) * 2 * np.dtype(precision).itemsize
     return Prepared(run=run, bytes=float(2 * half + n_shells * 4 * 8), items=float(n) ** 3, item_unit="voxels",
@@ -117,15 +119,16 @@ register(
 # --------------------------------------------------------------------------- sanitizer case
 def _sanitize_accumulate(core, rng):
     shape = (9, 12, 11)  # odd and even axes: Nyquist column present on some, absent on others
-    for precision, tag in (("float32", "c64"), ("float64", "c128")):
+    for precision in ("float32", "float64"):
+        tag = core_tag(complex_dtype(precision))
         v1, v2 = _volumes(shape, precision, seed=int(rng.integers(1 << 30)))
         _, n_shells, scale = _fsc._shells(shape, 1.0, None)
-        f1 = np.fft.rfftn(v1).astype(np.complex64 if tag == "c64" else np.complex128)
+        f1 = np.fft.rfftn(v1).astype(complex_dtype(precision))
         f2 = np.fft.rfftn(v2).astype(f1.dtype)
         (_d1, _d2, ds), (p1, p2, ps) = _common.sanitize_buffers(f1, f2, np.full(n_shells * 4, np.nan))
         core.fsc_accumulate_cuda(p1, p2, tag, *shape, *scale, n_shells, ps, 0)
         core.cuda_synchronize()
-        _check(ds.get().reshape(n_shells, 4), _fsc._reference_sums(v1, v2, n_shells, scale), precision,
+        _check(ds.get().reshape(n_shells, 4), reference_sums(v1, v2, n_shells, scale), precision,
                f"fsc_accumulate_cuda ({tag})")
 
 
