@@ -210,3 +210,35 @@ def test_cpu_sums_do_not_depend_on_thread_count(tmp_path):
         outs.append(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                                    check=True).stdout)
     assert outs[0] == outs[1] == outs[2] and len(outs[0]) > 100
+
+
+CONTRACT = ("spectra", "accumulate")
+
+
+@pytest.mark.parametrize("name", backends.BACKENDS)
+def test_backend_module_has_the_contract(name):
+    import importlib
+    import inspect
+
+    mod = importlib.import_module(f"spkernels.backends.{backends.PACKAGES[name]}.fsc")
+    ref = importlib.import_module("spkernels.backends.numpy.fsc")
+    assert mod.__doc__ and "contract" in mod.__doc__
+    for fn in CONTRACT:
+        assert callable(getattr(mod, fn, None)), f"{name}: no {fn}"
+        assert list(inspect.signature(getattr(mod, fn)).parameters) == \
+            list(inspect.signature(getattr(ref, fn)).parameters), f"{name}.{fn}"
+
+
+def test_contract_accumulate_matches_reference_sums(backend, rng):
+    from spkernels._arrays import to_host
+    from spkernels.backends.numpy.fsc import reference_sums
+    from spkernels.kernels.fsc import _shells
+
+    v1, v2 = _pair(rng, SHAPE)
+    _, n_shells, scale = _shells(SHAPE, 1.0, None)
+    impl = backends.load(backend, "fsc")
+    f1, f2 = impl.spectra(v1, v2, False)
+    sums = np.asarray(to_host(impl.accumulate(f1, f2, SHAPE[2], *scale, n_shells))).reshape(n_shells, 4)
+    ref = reference_sums(v1, v2, n_shells, scale)
+    np.testing.assert_array_equal(sums[:, 3], ref[:, 3])
+    np.testing.assert_allclose(sums[:, :3], ref[:, :3], rtol=1e-12, atol=1e-12 * np.abs(ref).max())
