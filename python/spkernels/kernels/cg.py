@@ -30,14 +30,14 @@ import numpy as np
 
 from .. import backends as _backends
 from .._arrays import ensure_array, ensure_finite, ensure_nonempty, is_device_array, to_host
-from .._errors import BackendUnavailableError
+from ..backends import _shared
 from ..backends.numba_math import cg as _m
 
 __all__ = ["cg", "CGResult"]
 
 log = logging.getLogger("spkernels.kernels.cg")
 
-_DTYPES = (np.float32, np.float64, np.complex64, np.complex128)
+_DTYPES = _shared.REAL_DTYPES + _shared.COMPLEX_DTYPES
 _CPU_BACKENDS = ("cpu", "numba-cpu", "numpy")
 
 _STATUS = {
@@ -105,261 +105,13 @@ def _as_operator(name, op):
     raise TypeError(f"`{name}` must be callable, have a `matvec` method, or support `@`; got {type(op).__name__}")
 
 
-# ----------------------------------------------------------------------------- engines
-# An engine owns the state/history arrays and runs the vector kernels of one backend on the
-# solver's vectors (arrays of b's shape); kernels see flat real views.
-
-
-class _HostEngine:
-    def __init__(self, shape, dtype, maxiter):
-        self.shape, self.dtype = shape, np.dtype(dtype)
-        self.cplx = self.dtype.kind == "c"
-        self.state = np.zeros(_m.STATE_SIZE)
-        self.hist = np.full(maxiter + 1, np.nan)
-
-    def empty(self):
-        return np.empty(self.shape, self.dtype)
-
-    def zeros(self):
-        return np.zeros(self.shape, self.dtype)
-
-    def adopt(self, a):
-        return np.ascontiguousarray(a, dtype=self.dtype).reshape(self.shape)
-
-    def real(self, a):
-        a = a.reshape(-1)
-        return a.view(a.real.dtype) if self.cplx else a
-
-    def copy(self, dst, src):
-        np.copyto(dst, src)
-
-    def residual(self, r, b, q):
-        np.subtract(b, q, out=r)
-
-    def set_state(self, st):
-        self.state[:] = st
-
-    def read_state(self):
-        return self.state.copy()
-
-    def read_hist(self):
-        return self.hist.copy()
-
-    def to_user(self, x, on_device):
-        return x
-
-
-class _NumpyEngine(_HostEngine):
-    """The reference: NumPy vector operations, the state machine run as plain Python."""
-
-    def dot(self, a, b, which):
-        if not _m.running.py_func(self.state):
-            return
-        v = np.vdot(a.reshape(-1), b.reshape(-1))
-        _m.finish_dot.py_func(self.state, self.hist, which, float(v.real), float(v.imag))
-
-    def update_xr(self, x, r, p, q):
-        if not _m.running.py_func(self.state):
-            return
-        alpha = self.state[_m.ALPHA]
-        x += alpha * p
-        r -= alpha * q
-        rr = float(np.vdot(r.reshape(-1), r.reshape(-1)).real)
-        _m.finish_rr.py_func(self.state, self.hist, rr)
-
-    def update_p(self, p, z):
-        if not _m.running.py_func(self.state):
-            return
-        beta = _m.beta.py_func(self.state)
-        p *= beta
-        p += z
-
-
-class _CpuEngine(_HostEngine):
-    def __init__(self, *a):
-        super().__init__(*a)
-        self.core = _backends.core()
-
-    def dot(self, a, b, which):
-        self.core.cg_dot_cpu(self.real(a), self.real(b), self.cplx, self.state, self.hist, which)
-
-    def update_xr(self, x, r, p, q):
-        self.core.cg_update_xr_cpu(self.real(x), self.real(r), self.real(p), self.real(q), self.state, self.hist)
-
-    def update_p(self, p, z):
-        self.core.cg_update_p_cpu(self.real(p), self.real(z), self.state)
-
-
-class _NumbaCpuEngine(_HostEngine):
-    def __init__(self, *a):
-        super().__init__(*a)
-        from ..backends.numba_cpu import cg as k
-
-        self.k = k
-
-    def dot(self, a, b, which):
-        self.k.dot(self.real(a), self.real(b), self.cplx, self.state, self.hist, which)
-
-    def update_xr(self, x, r, p, q):
-        self.k.update_xr(self.real(x), self.real(r), self.real(p), self.real(q), self.state, self.hist)
-
-    def update_p(self, p, z):
-        self.k.update_p(self.real(p), self.real(z), self.state)
-
-
-class _CudaEngine:
-    """Hand-written CUDA kernels through ``_core``; vectors are CuPy arrays."""
-
-    def __init__(self, shape, dtype, maxiter):
-        try:
-            import cupy
-        except ImportError:
-            raise BackendUnavailableError(
-                "cg on the `cuda` backend needs CuPy (the operator works on CuPy arrays); "
-                "install spkernels[cuda12|cuda13]") from None
-        from .._arrays import device_pointer
-
-        self.cp, self.ptr = cupy, device_pointer
-        self.shape, self.dtype = shape, np.dtype(dtype)
-        self.cplx = self.dtype.kind == "c"
-        self.real_dtype = "f32" if self.dtype in (np.float32, np.complex64) else "f64"
-        self.n = int(np.prod(shape)) * (2 if self.cplx else 1)
-        self.core = _backends.core()
-        self.state = cupy.zeros(_m.STATE_SIZE)
-        self.hist = cupy.full(maxiter + 1, np.nan)
-        self.work = cupy.empty(self.core.CG_WORK_SIZE)
-        self.stream = cupy.cuda.get_current_stream().ptr
-
-    def empty(self):
-        return self.cp.empty(self.shape, self.dtype)
-
-    def zeros(self):
-        return self.cp.zeros(self.shape, self.dtype)
-
-    def adopt(self, a):
-        return self.cp.ascontiguousarray(self.cp.asarray(a, dtype=self.dtype)).reshape(self.shape)
-
-    def copy(self, dst, src):
-        self.cp.copyto(dst, src)
-
-    def residual(self, r, b, q):
-        self.core.cg_residual_cuda(self.ptr(r), self.ptr(b), self.ptr(q), self.n, self.real_dtype, self.stream)
-
-    def dot(self, a, b, which):
-        self.core.cg_dot_cuda(self.ptr(a), self.ptr(b), self.n, self.cplx, self.real_dtype, self.ptr(self.state),
-                              self.ptr(self.hist), which, self.ptr(self.work), self.stream)
-
-    def update_xr(self, x, r, p, q):
-        self.core.cg_update_xr_cuda(self.ptr(x), self.ptr(r), self.ptr(p), self.ptr(q), self.n, self.real_dtype,
-                                    self.ptr(self.state), self.ptr(self.hist), self.ptr(self.work), self.stream)
-
-    def update_p(self, p, z):
-        self.core.cg_update_p_cuda(self.ptr(p), self.ptr(z), self.n, self.real_dtype, self.ptr(self.state),
-                                   self.stream)
-
-    def set_state(self, st):
-        self.state.set(np.asarray(st, dtype=np.float64))
-
-    def read_state(self):
-        return self.state.get()
-
-    def read_hist(self):
-        return self.hist.get()
-
-    def to_user(self, x, on_device):
-        return x if on_device else x.get()
-
-
-class _NumbaCudaEngine:
-    """``@cuda.jit`` kernels; vectors are Numba device arrays (CuPy views are handed to the
-    operator when CuPy is installed)."""
-
-    def __init__(self, shape, dtype, maxiter):
-        from numba import cuda
-
-        from ..backends.numba_cuda import cg as k
-
-        self.cuda, self.k = cuda, k
-        self.shape, self.dtype = shape, np.dtype(dtype)
-        self.cplx = self.dtype.kind == "c"
-        self.state = cuda.to_device(np.zeros(_m.STATE_SIZE))
-        self.hist = cuda.to_device(np.full(maxiter + 1, np.nan))
-        self.work = k.work_array()
-        try:
-            import cupy
-        except ImportError:
-            cupy = None
-        self.cp = cupy
-
-    def empty(self):
-        return self.cuda.device_array(self.shape, self.dtype)
-
-    def zeros(self):
-        return self.cuda.to_device(np.zeros(self.shape, self.dtype))
-
-    def adopt(self, a):
-        if not is_device_array(a) and hasattr(a, "copy_to_host"):  # simulator arrays have no CAI
-            if np.dtype(a.dtype) != self.dtype:
-                raise TypeError(f"operator returned dtype {np.dtype(a.dtype).name}, expected {self.dtype.name}")
-            return a.reshape(self.shape)
-        if is_device_array(a):
-            if self.cp is not None:
-                return self.cuda.as_cuda_array(self.cp.ascontiguousarray(self.cp.asarray(a, dtype=self.dtype)))
-            d = self.cuda.as_cuda_array(a)
-            if np.dtype(d.dtype) != self.dtype:
-                raise TypeError(f"operator returned dtype {np.dtype(d.dtype).name}, expected {self.dtype.name}")
-            return d.reshape(self.shape)
-        return self.cuda.to_device(np.ascontiguousarray(a, dtype=self.dtype).reshape(self.shape))
-
-    def real(self, a):
-        a = a.reshape(-1)
-        return a.view(np.float32 if self.dtype in (np.complex64,) else np.float64) if self.cplx else a
-
-    def copy(self, dst, src):
-        dst.copy_to_device(src)
-
-    def residual(self, r, b, q):
-        self.k.residual(self.real(r), self.real(b), self.real(q))
-
-    def dot(self, a, b, which):
-        self.k.dot(self.real(a), self.real(b), self.cplx, self.state, self.hist, which, self.work)
-
-    def update_xr(self, x, r, p, q):
-        self.k.update_xr(self.real(x), self.real(r), self.real(p), self.real(q), self.state, self.hist, self.work)
-
-    def update_p(self, p, z):
-        self.k.update_p(self.real(p), self.real(z), self.state)
-
-    def set_state(self, st):
-        self.state.copy_to_device(np.asarray(st, dtype=np.float64))
-
-    def read_state(self):
-        return self.state.copy_to_host()
-
-    def read_hist(self):
-        return self.hist.copy_to_host()
-
-    def user_view(self, a):
-        return self.cp.asarray(a) if self.cp is not None else a
-
-    def to_user(self, x, on_device):
-        if not on_device:
-            return x.copy_to_host()
-        return self.cp.asarray(x) if self.cp is not None else x
-
-
-_ENGINES = {"numpy": _NumpyEngine, "cpu": _CpuEngine, "numba-cpu": _NumbaCpuEngine, "cuda": _CudaEngine,
-            "numba-cuda": _NumbaCudaEngine}
-
-
 def _apply(name, op, v, eng, out_dtype):
     """Apply a user operator to solver vector `v`; return a contiguous solver vector."""
-    arg = eng.user_view(v) if hasattr(eng, "user_view") else v
-    out = op(arg)
+    out = op(eng.user_view(v))
     if out is None:
         raise TypeError(f"`{name}` returned None; it must return the product as an array")
     if not (is_device_array(out) or hasattr(out, "copy_to_host")):  # Numba (and simulator) arrays
-        if isinstance(eng, (_CudaEngine, _NumbaCudaEngine)):
+        if eng.gpu:
             raise TypeError(f"`{name}` returned a host array to a GPU solver; return a device array (e.g. CuPy)")
         out = np.asarray(out)
     size = int(np.prod(out.shape))
@@ -438,7 +190,7 @@ def cg(A, b, *, x0=None, tol: float = 1e-5, atol: float = 0.0, maxiter: int = 10
             raise TypeError(f"`b` must be float32, float64, complex64 or complex128, got {dtype.name}")
         b = np.asarray(b, dtype=np.float64)
         dtype = b.dtype
-    if dtype not in tuple(np.dtype(d) for d in _DTYPES):
+    if dtype not in _DTYPES:
         raise TypeError(f"`b` must be float32, float64, complex64 or complex128, got {dtype.name}")
     ensure_finite("b", b)
     try:
@@ -466,7 +218,9 @@ def cg(A, b, *, x0=None, tol: float = 1e-5, atol: float = 0.0, maxiter: int = 10
         check_every = 1
 
     shape = tuple(int(s) for s in b.shape)
-    eng = _ENGINES[name](shape, dtype, maxiter)
+    # cg needs no batching: the solver's memory is a few vectors of b's size, which the caller
+    # already holds; the operator is the caller's.
+    eng = _backends.load(name, "cg").Engine(shape, dtype, maxiter)
     bv = eng.adopt(b)
     if x0 is not None:
         if is_device_array(x0) != on_device:
@@ -527,8 +281,7 @@ def cg(A, b, *, x0=None, tol: float = 1e-5, atol: float = 0.0, maxiter: int = 10
         if k % check_every == 0 or k == maxiter:
             st = eng.read_state()
             if callback is not None and int(st[_m.ITER]) > done:
-                callback(eng.to_user(x, on_device) if not gpu else (eng.user_view(x) if hasattr(eng, "user_view")
-                                                                     else x))
+                callback(eng.user_view(x))
             done = int(st[_m.ITER])
     st = eng.read_state()
     iters = int(st[_m.ITER])

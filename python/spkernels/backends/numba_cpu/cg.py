@@ -1,7 +1,16 @@
-"""Conjugate gradient vector kernels with ``@njit(parallel=True)`` (twin of ``cpp/cpu/cg.cpp``).
+"""Conjugate gradient on the ``numba-cpu`` backend: ``@njit(parallel=True)`` twins of ``cpp/cpu/cg.cpp``.
 
-Vectors are real 1-D views (a complex vector is its interleaved real and imaginary parts). Sums
-run over fixed chunks added in chunk order, so they do not depend on the thread count.
+Contract of the ``cg`` family (see :mod:`spkernels.backends.numpy.cg` for the full list): a
+class ``Engine(shape, dtype, maxiter)`` with ``empty``, ``zeros``, ``adopt``, ``user_view``,
+``to_user``, ``copy``, ``residual``, ``dot``, ``update_xr``, ``update_p``, ``set_state``,
+``read_state``, ``read_hist`` and the attribute ``gpu``.
+
+Vectors, state and history are host NumPy arrays (:class:`~spkernels.backends.numpy.cg.HostEngine`).
+The kernels take real 1-D views (a complex vector is its interleaved real and imaginary parts);
+``_dot_cpu``, ``_update_xr_cpu`` and ``_update_p_cpu`` are the twins of the ``_core`` functions
+``cg_dot_cpu``, ``cg_update_xr_cpu`` and ``cg_update_p_cpu`` (same arguments), running the state
+machine of :mod:`spkernels.backends.numba_math.cg`. Sums run over fixed chunks added in chunk
+order, so they do not depend on the thread count.
 """
 
 from __future__ import annotations
@@ -9,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ..numba_math.cg import ALPHA, beta as _beta, finish_dot, finish_rr, running
+from ..numba_math.cg import ALPHA, cg_beta, cg_finish_dot, cg_finish_rr, cg_running
+from ..numpy.cg import HostEngine
 
 CHUNK = 4096
 
@@ -48,12 +58,12 @@ def _dot(a, b, cplx):
 
 
 @njit(cache=False)
-def dot(a, b, cplx, state, hist, which):
+def _dot_cpu(a, b, cplx, state, hist, which):
     """<a, b> fed into the CG state as reduction `which`."""
-    if not running(state):
+    if not cg_running(state):
         return
     s, t = _dot(a, b, cplx)
-    finish_dot(state, hist, which, s, t)
+    cg_finish_dot(state, hist, which, s, t)
 
 
 @njit(parallel=True, cache=False)
@@ -78,12 +88,12 @@ def _update_xr(x, r, p, q, alpha):
 
 
 @njit(cache=False)
-def update_xr(x, r, p, q, state, hist):
+def _update_xr_cpu(x, r, p, q, state, hist):
     """Fused x += alpha p, r -= alpha q, ||r||^2 and the state update."""
-    if not running(state):
+    if not cg_running(state):
         return
     rr = _update_xr(x, r, p, q, state[ALPHA])
-    finish_rr(state, hist, rr)
+    cg_finish_rr(state, hist, rr)
 
 
 @njit(parallel=True, cache=False)
@@ -93,8 +103,19 @@ def _update_p(p, z, b):
 
 
 @njit(cache=False)
-def update_p(p, z, state):
+def _update_p_cpu(p, z, state):
     """p = z + beta p with beta from the state."""
-    if not running(state):
+    if not cg_running(state):
         return
-    _update_p(p, z, _beta(state))
+    _update_p(p, z, cg_beta(state))
+
+
+class Engine(HostEngine):
+    def dot(self, a, b, which):
+        _dot_cpu(self.real(a), self.real(b), self.cplx, self.state, self.hist, which)
+
+    def update_xr(self, x, r, p, q):
+        _update_xr_cpu(self.real(x), self.real(r), self.real(p), self.real(q), self.state, self.hist)
+
+    def update_p(self, p, z):
+        _update_p_cpu(self.real(p), self.real(z), self.state)

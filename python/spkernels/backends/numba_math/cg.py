@@ -1,8 +1,13 @@
 """Conjugate gradient scalar state machine (the Numba twin of ``cpp/include/spk/cg.h``).
 
-The same functions run inside the Numba CPU kernels, inside the one-thread tail of the Numba
-CUDA reductions (so the scalars stay on the device), and, through ``.py_func``, in the NumPy
-reference. See the C++ header for the iteration they implement.
+The one Python definition of the CG state layout (slots, status codes, reduction selectors) and
+of its scalar updates. The functions carry the names and argument order of the ``SPK_HD``
+functions in the C++ header (``cg_running``, ``cg_finish_dot``, ``cg_finish_rr``, ``cg_beta``);
+the constants are the header's ``kCg*`` names in Python spelling (``kCgRhoNew`` -> ``RHO_NEW``,
+``kCgPrecondBad`` -> ``PRECOND_BAD``, ``kCgDotRr0`` -> ``DOT_RR0``). The same functions run
+inside the Numba CPU kernels, inside the one-thread tail of the Numba CUDA reductions (so the
+scalars stay on the device), and, through ``.py_func``, in the NumPy reference. See the C++
+header for the iteration they implement.
 """
 
 from __future__ import annotations
@@ -20,13 +25,13 @@ DOT_PQ, DOT_RHO, DOT_RR0 = 0, 1, 2
 
 
 @njit(cache=False)
-def running(st):
+def cg_running(st):
     return st[STATUS] == RUNNING
 
 
 @njit(cache=False)
-def finish_dot(st, hist, which, re, im):
-    """Feed a finished dot product into the state (see ``cg_finish_dot`` in spk/cg.h)."""
+def cg_finish_dot(st, hist, which, re, im):
+    """Feed a finished dot product into the state (``cg_finish_dot`` in spk/cg.h)."""
     if st[STATUS] != RUNNING:
         return
     if which == DOT_PQ:
@@ -61,8 +66,8 @@ def finish_dot(st, hist, which, re, im):
 
 
 @njit(cache=False)
-def finish_rr(st, hist, rr):
-    """After x += alpha p, r -= alpha q: history, convergence, rho (see ``cg_finish_rr``)."""
+def cg_finish_rr(st, hist, rr):
+    """After x += alpha p, r -= alpha q: history, convergence, rho (``cg_finish_rr`` in spk/cg.h)."""
     if st[STATUS] != RUNNING:
         return
     k = int(st[ITER]) + 1
@@ -79,5 +84,5 @@ def finish_rr(st, hist, rr):
 
 
 @njit(cache=False)
-def beta(st):
+def cg_beta(st):
     return st[RHO_NEW] / st[RHO]

@@ -126,13 +126,14 @@ register(
 # --------------------------------------------------------------------------- sanitizer cases
 def _sanitize_iteration(core, rng):
     """r = b - A x0; ||r||²; p = r; q = A p; p·q; x/r update; p update, on the device, vs NumPy."""
+    from ...backends import _shared
     from ...backends.numba_math import cg as m
 
     for dtype in (np.float32, np.float64, np.complex64, np.complex128):
         dtype = np.dtype(dtype)
         cplx = dtype.kind == "c"
-        real = np.dtype(np.float32) if dtype in (np.float32, np.complex64) else np.dtype(np.float64)
-        tag = "f32" if real == np.float32 else "f64"
+        real = _shared.real_dtype(dtype)
+        tag = _shared.core_tag(real)
         count = 4099  # odd, not a multiple of any block size
         n = count * (2 if cplx else 1)  # the launchers count reals
         dvec = rng.uniform(1.0, 3.0, count)
