@@ -40,13 +40,18 @@ def core_tag(dtype) -> str:
 
 
 def core_function(name: str):
-    """The compiled ``spkernels._core`` function `name`, or a RuntimeError saying why it is missing."""
+    """The compiled ``spkernels._core`` function `name`.
+
+    Raises :class:`spkernels.BackendUnavailableError` (a RuntimeError) saying why when the
+    extension cannot be imported or was built without `name`.
+    """
+    from .._errors import BackendUnavailableError
     from . import core
 
     mod = core()
     if mod is None:
-        raise RuntimeError(f"spkernels._core is not importable, so {name} cannot run")
+        raise BackendUnavailableError(f"spkernels._core is not importable, so {name} cannot run")
     fn = getattr(mod, name, None)
     if fn is None:
-        raise RuntimeError(f"spkernels._core was built without {name} (rebuild the package)")
+        raise BackendUnavailableError(f"spkernels._core has no {name}: the extension is out of date, rebuild it")
     return fn

@@ -1,13 +1,6 @@
 """The distance family on the GPU: the CUDA C++ launchers of ``spkernels._core``.
 
-The distance family's contract (the same functions in every ``backends/<pkg>/distance.py``);
-arrays arrive validated and C-contiguous, float32 (every CUDA precision takes float32 input):
-
-- ``topk(X, Y, w, metric_id, k, precision) -> (index (N, k) int64, score (N, k) float32)``: the
-  k best models per data row in ascending (score, index) order (fused score + top-k);
-- ``score_matrix(X, Y, w, metric_id, precision) -> (R, N) float32 scores``;
-- ``segmented_argmin(values, offsets) -> (index (S,) int64, value (S,) float32)``: per segment
-  the local position of the first minimum (-1 when empty) and the minimum (+inf when empty).
+It implements the distance contract stated in :mod:`spkernels.backends.numpy.distance`.
 
 ``precision`` (fp32, 3xtf32, tf32, bf16, fp16; already checked) selects the launcher's GEMM
 path. Host inputs are copied to the device and the results come back to the host; device inputs
@@ -19,16 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from ... import _arrays
-from ..._errors import BackendUnavailableError
 from .._shared import core_function
 
-
-def _core_fn(name: str):
-    try:
-        return core_function(name)
-    except RuntimeError:
-        raise BackendUnavailableError(
-            f"spkernels._core has no {name}: the extension is out of date, rebuild it") from None
 
 
 def _on_device(a):
@@ -51,7 +36,7 @@ def topk(X, Y, w, metric_id, k, precision):
     N = Y.shape[0]
     out_idx = _arrays.device_empty((N, k), np.int64)
     out_sc = _arrays.device_empty((N, k), np.float32)
-    _core_fn("distance_topk_cuda")(px, py, pw, R, N, P, metric_id, k, precision,
+    core_function("distance_topk_cuda")(px, py, pw, R, N, P, metric_id, k, precision,
                                    _arrays.device_pointer(out_idx), _arrays.device_pointer(out_sc), 0)
     del keep
     if on_device:
@@ -65,7 +50,7 @@ def score_matrix(X, Y, w, metric_id, precision):
     R, P = X.shape
     N = Y.shape[0]
     out = _arrays.device_empty((R, N), np.float32)
-    _core_fn("pairwise_score_cuda")(px, py, pw, R, N, P, metric_id, precision, _arrays.device_pointer(out), 0)
+    core_function("pairwise_score_cuda")(px, py, pw, R, N, P, metric_id, precision, _arrays.device_pointer(out), 0)
     del keep
     return out if on_device else _arrays.to_host(out)
 
@@ -77,7 +62,7 @@ def segmented_argmin(values, offsets):
     S = offsets.shape[0] - 1
     out_idx = _arrays.device_empty(S, np.int64)
     out_val = _arrays.device_empty(S, np.float32)
-    _core_fn("segmented_argmin_cuda")(_arrays.device_pointer(dv), _arrays.device_pointer(do), S,
+    core_function("segmented_argmin_cuda")(_arrays.device_pointer(dv), _arrays.device_pointer(do), S,
                                       _arrays.device_pointer(out_idx), _arrays.device_pointer(out_val), 0)
     if on_device:
         return out_idx, out_val

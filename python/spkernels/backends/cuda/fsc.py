@@ -1,16 +1,6 @@
 """The fsc family on the GPU: cupy.fft half spectra and the CUDA C++ ``fsc_accumulate_cuda``.
 
-The fsc family's contract (the same two functions in every ``backends/<pkg>/fsc.py``; volumes
-arrive validated, masked, of one real dtype float32 or float64, and shaped (nz, ny, nx)):
-
-- ``spectra(vol1, vol2, on_device) -> (f1, f2)``: the two spectra this backend's
-  ``accumulate`` reads (half spectra of a real-to-complex FFT in the volumes' precision on the
-  compiled backends; the full float64 spectra on ``numpy``). `on_device` says the volumes are
-  GPU arrays.
-- ``accumulate(f1, f2, nx, az, ay, ax, n_shells) -> sums (n_shells, 4) float64``: per shell
-  ``Re Σ F1·F2*``, ``Σ|F1|²``, ``Σ|F2|²`` and the voxel count of the full spectrum, the same sums
-  on every backend; ``a_d = 1 / (n_d · voxel_size · shell_width)``. GPU backends may return a
-  device array (callers take ``to_host``).
+It implements the fsc contract stated in :mod:`spkernels.backends.numpy.fsc`.
 
 The FSC curve, its shells and the resolution reading stay in :mod:`spkernels.kernels.fsc`.
 
@@ -41,17 +31,10 @@ def spectra(vol1, vol2, on_device=False):
     return (cupy.fft.rfftn(cupy.asarray(vol1)), cupy.fft.rfftn(cupy.asarray(vol2)))
 
 
-def _core_fn(name: str):
-    try:
-        return core_function(name)
-    except RuntimeError:
-        raise BackendUnavailableError(
-            f"spkernels._core has no {name}: the extension is out of date, rebuild it") from None
-
 
 def accumulate(f1, f2, nx, az, ay, ax, n_shells):
     """Per-shell sums of two half spectra (CuPy or host arrays) by the CUDA kernel; a host array."""
-    launch = _core_fn("fsc_accumulate_cuda")
+    launch = core_function("fsc_accumulate_cuda")
     tag = core_tag(f1.dtype)
     nz, ny = int(f1.shape[0]), int(f1.shape[1])
     if is_device_array(f1):
@@ -68,5 +51,5 @@ def accumulate(f1, f2, nx, az, ay, ax, n_shells):
     d2 = DeviceArray.from_host(np.ascontiguousarray(f2))
     out = DeviceArray.from_host(np.full(n_shells * 4, np.nan))
     launch(d1.ptr, d2.ptr, tag, nz, ny, nx, az, ay, ax, n_shells, out.ptr, 0)
-    _core_fn("cuda_synchronize")()
+    core_function("cuda_synchronize")()
     return out.get()

@@ -9,15 +9,7 @@ the score is ``(a_r + b_n) + c * dot`` in the input dtype. Every (r, n) pair goe
 same compiled dot, so a pair's score does not depend on where its rows sit in a batch: batched
 and exact-duplicate results are bitwise reproducible.
 
-The distance family's contract (the same functions in every ``backends/<pkg>/distance.py``);
-arrays arrive validated, C-contiguous and in one working dtype (float32 for fp32, float64 for
-fp64):
-
-- ``topk(X, Y, w, metric_id, k, precision) -> (index (N, k) int64, score (N, k))``: the k best
-  models per data row in ascending (score, index) order (fused score + top-k);
-- ``score_matrix(X, Y, w, metric_id, precision) -> (R, N) scores``;
-- ``segmented_argmin(values, offsets) -> (index (S,) int64, value (S,))``: per segment the local
-  position of the first minimum (-1 when empty) and the minimum (+inf when empty).
+It implements the distance contract stated in :mod:`spkernels.backends.numpy.distance`.
 
 ``precision`` (fp32 / fp64, already checked) only names what the dtype already says.
 """

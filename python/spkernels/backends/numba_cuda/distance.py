@@ -14,14 +14,7 @@ tree reduction (the simulator has no warp shuffles, and the shared path is fast 
 
 Row terms are computed once per call in float64 and stored as FP32.
 
-The distance family's contract (the same functions in every ``backends/<pkg>/distance.py``);
-arrays arrive validated and C-contiguous, float32 (the only precision here is fp32):
-
-- ``topk(X, Y, w, metric_id, k, precision) -> (index (N, k) int64, score (N, k) float32)``: the
-  k best models per data row in ascending (score, index) order (fused score + top-k);
-- ``score_matrix(X, Y, w, metric_id, precision) -> (R, N) float32 scores``;
-- ``segmented_argmin(values, offsets) -> (index (S,) int64, value (S,))``: per segment the local
-  position of the first minimum (-1 when empty) and the minimum (+inf when empty).
+It implements the distance contract stated in :mod:`spkernels.backends.numpy.distance`.
 
 Host inputs come back as NumPy, device inputs stay on the device (CuPy when installed).
 Besides the contract, :func:`merge_topk_device` merges device-resident top-k lists for

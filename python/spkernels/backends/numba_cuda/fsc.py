@@ -6,17 +6,7 @@ write the same word at once; the block adds its warps' histograms in warp order 
 partial row, and a second kernel adds the rows in block order. The C++ kernel groups lanes of
 the same shell with ``__match_any_sync`` instead of serialising them.
 
-The fsc family's contract (the same two functions in every ``backends/<pkg>/fsc.py``; volumes
-arrive validated, masked, of one real dtype float32 or float64, and shaped (nz, ny, nx)):
-
-- ``spectra(vol1, vol2, on_device) -> (f1, f2)``: the two spectra this backend's
-  ``accumulate`` reads (half spectra of a real-to-complex FFT in the volumes' precision on the
-  compiled backends; the full float64 spectra on ``numpy``). `on_device` says the volumes are
-  GPU arrays.
-- ``accumulate(f1, f2, nx, az, ay, ax, n_shells) -> sums (n_shells, 4) float64``: per shell
-  ``Re Σ F1·F2*``, ``Σ|F1|²``, ``Σ|F2|²`` and the voxel count of the full spectrum, the same sums
-  on every backend; ``a_d = 1 / (n_d · voxel_size · shell_width)``. GPU backends may return a
-  device array (callers take ``to_host``).
+It implements the fsc contract stated in :mod:`spkernels.backends.numpy.fsc`.
 
 The FSC curve, its shells and the resolution reading stay in :mod:`spkernels.kernels.fsc`.
 

@@ -1,15 +1,6 @@
 """NUFFT spreading / interpolation as Numba CUDA kernels (``@cuda.jit``).
 
-The nufft family's backend contract (the same in every ``backends/<pkg>/nufft.py``):
-
-- ``BIN_TARGET``, ``BIN_MAX``: bin edge (fine-grid cells) the kernels are tuned for / accept;
-- ``EXACT``: False (the result is spread / FFT / deconvolved, not the direct sum);
-- ``array_module()``: the module the backend's arrays live in (CuPy; numpy under the simulator);
-- ``max_points(w)``: points per ``setpts`` / ``spread`` call the backend's scratch allows, or None;
-- ``setpts(x, y, z, n_fine, bin_size) -> (perm, bin_offsets)``: stable sort by fine-grid bin;
-- ``spread(x, y, z, c, perm, bin_offsets, n_fine, bin_size, w, beta, method, max_bytes=None)``
-  -> fine grid (V, n1, n2, n3) (type-1 direction);
-- ``interp(x, y, z, fine, perm, w, beta)`` -> values (V, M) (type-2 direction).
+It implements the nufft contract stated in :mod:`spkernels.backends.numpy.nufft`.
 
 Arrays come in as CuPy arrays on a real GPU (the FFT needs CuPy anyway) or as NumPy arrays
 under Numba's CUDA simulator (where "device" memory is host memory and the FFT is scipy's);
