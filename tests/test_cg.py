@@ -306,3 +306,24 @@ def test_cpu_iterates_do_not_depend_on_thread_count():
         outs.append(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                                    check=True).stdout)
     assert outs[0] == outs[1] == outs[2] and int(outs[0].split(":")[0]) > 5
+
+
+_ENGINE_METHODS = ("empty", "zeros", "adopt", "user_view", "to_user", "copy", "residual", "dot",
+                   "update_xr", "update_p", "set_state", "read_state", "read_hist")
+
+
+@pytest.mark.parametrize("name", ["numpy", "cpu", "cuda", "numba-cpu", "numba-cuda"])
+def test_every_backend_module_has_the_contract(name):
+    # the module imports without a GPU; its Engine has every method the solver loop calls,
+    # with the numpy reference's signature
+    import inspect
+
+    from spkernels import backends
+
+    ref = backends.load("numpy", "cg").Engine
+    eng = backends.load(name, "cg").Engine
+    assert list(inspect.signature(eng).parameters) == list(inspect.signature(ref).parameters)
+    for m in _ENGINE_METHODS:
+        assert callable(getattr(eng, m, None)), f"{name} cg Engine lacks {m}"
+        assert list(inspect.signature(getattr(eng, m)).parameters) == \
+            list(inspect.signature(getattr(ref, m)).parameters), f"{name} cg Engine.{m} signature"
