@@ -55,3 +55,13 @@ def core_function(name: str):
     if fn is None:
         raise BackendUnavailableError(f"spkernels._core has no {name}: the extension is out of date, rebuild it")
     return fn
+
+
+def host_arrays():
+    """``array_module()`` of a backend whose arrays are NumPy's."""
+    return np
+
+
+def no_point_limit(w):
+    """``max_points(w)`` of a backend that takes any number of points per call."""
+    return None

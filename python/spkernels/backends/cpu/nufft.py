@@ -10,18 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._shared import core_function
+from .._shared import core_function, host_arrays, no_point_limit
 
 BIN_TARGET, BIN_MAX = 16, 32
 EXACT = False
 
+array_module = host_arrays
 
-def array_module():
-    return np
-
-
-def max_points(w):
-    return None
+max_points = no_point_limit
 
 
 def _canonical(a):

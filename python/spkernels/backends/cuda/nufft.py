@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..._arrays import device_pointer
-from .._shared import core_function, core_tag, real_dtype
+from .._shared import core_function, core_tag, no_point_limit, real_dtype
 
 BIN_TARGET, BIN_MAX = 8, 16
 EXACT = False
@@ -23,9 +23,7 @@ def array_module():
 
     return cupy
 
-
-def max_points(w):
-    return None
+max_points = no_point_limit
 
 
 def _stream():

@@ -28,6 +28,8 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from .._shared import host_arrays
+
 from ..numba_math.nufft import (
     MAX_NEIGHBOURS,
     MAX_WIDTH,
@@ -49,9 +51,7 @@ EXACT = False
 #: bytes the gather's per-point weight cache may take; the Python layer batches points above it
 WEIGHT_CACHE_BYTES = 1 << 30
 
-
-def array_module():
-    return np
+array_module = host_arrays
 
 
 def max_points(w):

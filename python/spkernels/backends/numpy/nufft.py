@@ -27,16 +27,14 @@ import math
 
 import numpy as np
 
+from .._shared import host_arrays, no_point_limit
+
 BIN_TARGET, BIN_MAX = 16, 32
 EXACT = True
 
+array_module = host_arrays
 
-def array_module():
-    return np
-
-
-def max_points(w):
-    return None
+max_points = no_point_limit
 
 
 def mode_indices(N: int) -> np.ndarray:
