@@ -266,8 +266,3 @@ def ceilings_for(rows: list[Row]) -> dict:
             except NotImplementedError:
                 pass
     return out
-
-
-def available_backends_line() -> str:
-    """What this machine can run, for the CLI's header."""
-    return ", ".join(_backends.available_backends())
