@@ -36,15 +36,13 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from ._optional import require
+
 __all__ = ["SPIDataset", "write_spi_h5", "read_spi_h5"]
 
 
 def _h5py():
-    try:
-        import h5py
-    except ImportError as exc:  # pragma: no cover - h5py is a runtime dependency
-        raise ImportError("HDF5 input/output needs h5py (pip install h5py)") from exc
-    return h5py
+    return require("h5py", "HDF5 input/output")
 
 
 @dataclass(eq=False)

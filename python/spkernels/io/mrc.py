@@ -7,15 +7,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._optional import require
+
 __all__ = ["MRCVolume", "read_mrc", "write_mrc"]
 
 
 def _mrcfile():
-    try:
-        import mrcfile
-    except ImportError as exc:  # pragma: no cover - mrcfile is a runtime dependency
-        raise ImportError("MRC input/output needs mrcfile (pip install mrcfile)") from exc
-    return mrcfile
+    return require("mrcfile", "MRC input/output")
 
 
 @dataclass(frozen=True, eq=False)

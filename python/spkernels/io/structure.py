@@ -8,17 +8,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._optional import require
+
 __all__ = ["AtomicStructure", "read_structure", "list_assemblies", "write_structure"]
 
 log = logging.getLogger("spkernels.io")
 
 
 def _gemmi():
-    try:
-        import gemmi
-    except ImportError as exc:  # pragma: no cover - gemmi is a runtime dependency
-        raise ImportError("reading structures needs gemmi (pip install gemmi)") from exc
-    return gemmi
+    return require("gemmi", "reading structures")
 
 
 @dataclass(frozen=True, eq=False)
