@@ -8,8 +8,9 @@ import json
 import sys
 
 # Subcommands that live in their own modules, each exposing add_parser(subparsers) that sets
-# ``func`` on its parser. Imported lazily so ``spkernels info`` stays fast.
-_PLUGINS = ("spkernels.mtip.cli", "spkernels.cryoem.cli", "spkernels.bench.cli")
+# ``func`` on its parser. Only modules that exist are listed, and a failure to import one is
+# an error the user sees, never a subcommand that silently goes missing.
+_PLUGINS = ("spkernels.mtip.cli", "spkernels.bench.cli")
 
 
 def _cmd_info(args) -> int:
@@ -29,10 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     for modname in _PLUGINS:
         try:
             mod = importlib.import_module(modname)
-        except ModuleNotFoundError as exc:
-            if exc.name and modname.startswith(exc.name):
-                continue  # that science module is not part of this version
-            raise
+        except ImportError as exc:
+            raise ImportError(f"the `spkernels` command cannot load its subcommands from {modname}: {exc}") from exc
         mod.add_parser(sub)
     return p
 
