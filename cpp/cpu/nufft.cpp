@@ -240,45 +240,32 @@ void dispatch_width(int w, Args&&... args) {
   }
 }
 
-template <typename T>
-struct Interp {
-  template <int W>
-  struct K {
-    template <typename... A>
-    static void run(A&&... a) {
+// One runtime-ISA dispatcher per kernel: Name<T>::K<W>::run calls the AVX2 build when the CPU
+// has it, else the generic one. Function templates cannot be template arguments, hence a macro
+// (and the AVX2 line as its own macro: an #if cannot stand inside a macro body).
 #if SPK_NUFFT_X86_DISPATCH
-      if (use_avx2()) return avx2::interp_impl<T, W>(a...);
+#define SPK_AVX2_FIRST(impl) \
+  if (use_avx2()) return avx2::impl<T, W>(a...);
+#else
+#define SPK_AVX2_FIRST(impl)
 #endif
-      generic::interp_impl<T, W>(a...);
-    }
+#define SPK_ISA_DISPATCH(Name, impl) \
+  template <typename T>              \
+  struct Name {                      \
+    template <int W>                 \
+    struct K {                       \
+      template <typename... A>       \
+      static void run(A&&... a) {    \
+        SPK_AVX2_FIRST(impl)         \
+        generic::impl<T, W>(a...);   \
+      }                              \
+    };                               \
   };
-};
-template <typename T>
-struct Gather {
-  template <int W>
-  struct K {
-    template <typename... A>
-    static void run(A&&... a) {
-#if SPK_NUFFT_X86_DISPATCH
-      if (use_avx2()) return avx2::spread_gather_impl<T, W>(a...);
-#endif
-      generic::spread_gather_impl<T, W>(a...);
-    }
-  };
-};
-template <typename T>
-struct Scatter {
-  template <int W>
-  struct K {
-    template <typename... A>
-    static void run(A&&... a) {
-#if SPK_NUFFT_X86_DISPATCH
-      if (use_avx2()) return avx2::spread_scatter_impl<T, W>(a...);
-#endif
-      generic::spread_scatter_impl<T, W>(a...);
-    }
-  };
-};
+SPK_ISA_DISPATCH(Interp, interp_impl)
+SPK_ISA_DISPATCH(Gather, spread_gather_impl)
+SPK_ISA_DISPATCH(Scatter, spread_scatter_impl)
+#undef SPK_ISA_DISPATCH
+#undef SPK_AVX2_FIRST
 
 }  // namespace
 
