@@ -1,5 +1,6 @@
-"""Where the read-only test inputs live: ``shared/data`` beside the repository (CI has it there
-too), or the folder named by ``SPK_SHARED_DATA``. The repository never copies them."""
+"""Where the read-only test inputs live: ``tests/data`` in the repository (copies of the public
+inputs: PDB entry 2cex, the LCLS beam file amo86615.beam and a 65³ ribosome map), so a fresh
+clone runs every test; ``SPK_SHARED_DATA`` names another folder."""
 
 import os
 from pathlib import Path
@@ -7,12 +8,7 @@ from pathlib import Path
 
 def shared_data() -> Path:
     env = os.environ.get("SPK_SHARED_DATA")
-    if env:
-        return Path(env)
-    for parent in Path(__file__).resolve().parents:
-        if (parent / "shared" / "data").is_dir():
-            return parent / "shared" / "data"
-    return Path("shared/data")
+    return Path(env) if env else Path(__file__).resolve().parent / "data"
 
 
 DATA = shared_data()

@@ -15,7 +15,7 @@ from _data import DATA
 
 PDB = DATA / "2cex.pdb"
 MRC = DATA / "ribosome70S_65.mrc"
-needs_data = pytest.mark.skipif(not PDB.exists(), reason=f"shared test data not found at {DATA}")
+needs_data = pytest.mark.skipif(not PDB.exists(), reason=f"test data not found at {DATA} (SPK_SHARED_DATA names a folder without it)")
 
 
 # -- structures ----------------------------------------------------------------------------
