@@ -260,3 +260,137 @@ class GPUCupyPeer:
         return self.flops / best_time(self.peer, self.sync, repeat=2) / 1e12
 
     track_tflops.unit = "TFLOP/s"
+
+
+class GPUAlgorithmVsCublas:
+    """The two top-1 algorithms of the ``cuda`` backend at the SPI size of the tuning issue
+    (R = N = 10⁴, P = 16384, fp32, euclidean, device-resident): the fused kernel and the vendor
+    GEMM + row terms + argmin (``algorithm="gemm"``), each as a fraction of cuBLAS SGEMM's time for
+    the same product alone (``track_fraction_of_cublas`` = GEMM time / our time; the target for
+    ``gemm`` is >= 0.9). ``SPK_BENCH_SMALL`` shrinks it to R = N = 2048, P = 1024."""
+
+    params = (["fused", "gemm"],)
+    param_names = ["algorithm"]
+    timeout = 1200
+    number = 1
+    repeat = (1, 3, 120.0)
+
+    def setup(self, algorithm):
+        if not backends.is_available("cuda"):
+            raise NotImplementedError("backend cuda unavailable")
+        cp = _cupy()
+        from spkernels.tuning import active
+
+        R, N, P = (2048, 2048, 1024) if SMALL else (10_000, 10_000, 16384)
+        X, Y = _device_inputs(cp, R, N, P)
+        self.sync = cp.cuda.Device().synchronize
+
+        def run():
+            with active.using("distance", {"algorithm": algorithm}):
+                return distance_argmin(X, Y, precision="fp32", backend="cuda")
+
+        self.run = run
+        self.peer = lambda: X @ Y.T
+        self.run()
+        self.peer()
+        self.sync()
+
+    def time_distance_argmin(self, algorithm):
+        self.run()
+        self.sync()
+
+    def track_fraction_of_cublas(self, algorithm):
+        ours = best_time(self.run, self.sync, repeat=2)
+        return best_time(self.peer, self.sync, repeat=2) / ours
+
+    track_fraction_of_cublas.unit = "cuBLAS GEMM time / our time"
+
+
+# ----------------------------------------------------------------------------- user calls
+
+
+_PEER_TOPK = r"""
+import json, sys, time
+import numpy as np
+X = np.load(sys.argv[1]); Y = np.load(sys.argv[2]); k = int(sys.argv[3]); repeat = int(sys.argv[4])
+
+def peer():
+    D = X @ Y.T                      # (R, N): models x data, as a user writes it
+    D *= -2
+    D += np.einsum("ij,ij->i", X, X)[:, None]
+    D += np.einsum("ij,ij->i", Y, Y)[None, :]
+    if k == 1:
+        return D.argmin(axis=0)
+    part = np.argpartition(D, k - 1, axis=0)[:k]
+    order = np.take_along_axis(D, part, axis=0).argsort(axis=0)
+    return np.take_along_axis(part, order, axis=0)
+
+peer()
+best = float("inf")
+for _ in range(repeat):
+    t0 = time.perf_counter(); peer(); best = min(best, time.perf_counter() - t0)
+print(json.dumps({"seconds": best}))
+"""
+
+
+def _threads():
+    from spkernels.bench.machine import cpu_count
+
+    return cpu_count()
+
+
+def _blas_param():
+    from ._peer_env import blas_config
+
+    return [blas_config(_threads())]
+
+
+class UserCallsVsNumpy:
+    """``distance_argmin(models, data, k=k)`` as a user calls it (host arrays in, indices out),
+    against the NumPy pipeline a user would write (``X @ Y.T`` + row norms + argmin, or
+    argpartition + sort for k > 1) run in a fresh process without ``OPENBLAS_CORETYPE`` /
+    ``OPENBLAS_L2_SIZE`` and with the same thread count; the ``peer`` parameter records the NumPy
+    and BLAS that process loaded (threadpoolctl). Euclidean metric, R = N = 2048, P = 4096."""
+
+    params = (["cpu", "numba-cpu"], CPU_PRECISIONS, [1, 10], _blas_param())
+    param_names = ["backend", "precision", "k", "peer"]
+    timeout = 900
+    number = 1
+    repeat = (1, 3, 60.0)
+
+    def setup(self, backend, precision, k, peer):
+        import tempfile
+
+        if not backends.is_available(backend):
+            raise NotImplementedError(f"backend {backend} unavailable")
+        if SMALL and backend != "cpu":
+            raise NotImplementedError("SPK_BENCH_SMALL: the cpu backend only")
+        R, N, P = CPU_SIZE
+        dtype = np.float32 if precision == "fp32" else np.float64
+        self.X, self.Y = _host_inputs(R, N, P, dtype)
+        self.run = lambda: distance_argmin(self.X, self.Y, k=k, precision=precision, backend=backend)
+        self.run()  # JIT, thread pools, first touch
+        self.dir = tempfile.TemporaryDirectory(prefix="spk-peer-")
+        self.files = [f"{self.dir.name}/X.npy", f"{self.dir.name}/Y.npy"]
+        np.save(self.files[0], self.X)
+        np.save(self.files[1], self.Y)
+
+    def teardown(self, backend, precision, k, peer):
+        if getattr(self, "dir", None) is not None:  # asv tears down after a skipped setup too
+            self.dir.cleanup()
+
+    def _peer_seconds(self, k):
+        from ._peer_env import run_peer
+
+        code = _PEER_TOPK.replace("sys.argv[1]", repr(self.files[0])).replace("sys.argv[2]", repr(self.files[1]))
+        code = code.replace("sys.argv[3]", str(int(k))).replace("sys.argv[4]", "3")
+        return run_peer(code, _threads())["seconds"]
+
+    def time_distance_argmin(self, backend, precision, k, peer):
+        self.run()
+
+    def track_ratio_vs_numpy(self, backend, precision, k, peer):
+        ours = best_time(self.run, repeat=3)
+        return ours / self._peer_seconds(k)
+
+    track_ratio_vs_numpy.unit = "time / NumPy peer time"

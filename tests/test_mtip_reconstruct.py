@@ -3,6 +3,9 @@
 import numpy as np
 import pytest
 
+from _cases import resume_after_crash
+from _cli_data import CONFIG  # the short MTIP config of the CLI tests
+
 from spkernels.geometry import Detector, Beam, random_orientations
 from spkernels.mtip import simulate
 from spkernels.mtip.density import GaussianDensity
@@ -76,6 +79,30 @@ def test_matching_recovers_true_orientations_on_noiseless_data(noiseless):
     assert np.median(orientation_errors(q, noiseless.orientations)) < 1e-6
 
 
+def test_an_image_left_at_its_friedel_twin_is_turned_back(noiseless):
+    """A 180° turn about the beam axis changes a pattern only through the Ewald curvature (it is
+    the other hand's orientation): small local turns cannot undo it, the twin candidate does."""
+    from spkernels.geometry import quaternion_multiply
+
+    M, dx, d, s, w = _stage_arrays(noiseless, 12.0)
+    cfg = MTIPConfig(eps=1e-6)
+    ac, _ = merge(d, s, w, noiseless.orientations, M, dx, ball(M, M // 2), None, **_merge_settings(cfg))
+    start = noiseless.orientations.copy()
+    flipped = np.arange(0, 400, 3)
+    start[flipped] = quaternion_multiply(np.tile([0.0, 0.0, 0.0, 1.0], (flipped.size, 1)), start[flipped])
+    # (All of them turned would be the mirror-hand solution, which the metric accepts; a third of
+    # them is a merge of both hands.)
+    assert np.all(orientation_errors(start, noiseless.orientations)[flipped] > 179.0)
+    q, _, _ = match_orientations(ac, d.astype(np.float32), s, w, start, dx, 100, np.random.default_rng(1),
+                                 **_match_settings(cfg))
+    back = orientation_errors(q, noiseless.orientations)[flipped]
+    assert np.mean(back < 1e-3) > 0.95, np.percentile(back, [5, 50, 95])
+    # Without local candidates (nor the twin) nothing turns them back.
+    q0, _, _ = match_orientations(ac, d.astype(np.float32), s, w, start, dx, 100, np.random.default_rng(1),
+                                  **dict(_match_settings(cfg), local_candidates=0))
+    assert np.median(orientation_errors(q0, noiseless.orientations)[flipped]) > 90.0
+
+
 def test_resample_pads_and_crops_band_limited_volumes(rng):
     v = rng.standard_normal((11, 11, 11))
     up = resample(v, 17)
@@ -140,16 +167,7 @@ def test_resume_ends_bitwise_where_an_uninterrupted_run_ends(noiseless, tmp_path
     full = reconstruct(data, cfg, checkpoint=tmp_path / "a.h5", progress=False)
     assert len(full.history) == 3
 
-    class Crash(Exception):
-        pass
-
-    def crash_after_first(entry, rho):
-        if entry["generation"] == 1:
-            raise Crash
-
-    with pytest.raises(Crash):
-        reconstruct(data, cfg, checkpoint=tmp_path / "b.h5", progress=False, callback=crash_after_first)
-    resumed = reconstruct(data, cfg, checkpoint=tmp_path / "b.h5", resume=True, progress=False)
+    resumed = resume_after_crash(reconstruct, data, cfg, tmp_path / "b.h5")
     np.testing.assert_array_equal(resumed.rho, full.rho)
     np.testing.assert_array_equal(resumed.orientations, full.orientations)
     assert [h["generation"] for h in resumed.history] == [0, 1, 2]
@@ -188,25 +206,7 @@ def test_cli_simulate_then_run_writes_every_output(tmp_path, capsys):
     assert main(["mtip", "simulate", str(h5), "-n", "40", "--pixels", "32", "--binning", "2",
                  "--photons", "3e13", "--quiet"]) == 0
     cfg = tmp_path / "c.toml"
-    cfg.write_text(f"""
-[run]
-input = "{h5.name}"
-output = "out"
-[mtip]
-seed = 1
-cg_maxiter = 5
-particle_diameter = 190.0
-[mtip.phasing]
-n_loops = 1
-er_before = 4
-hio = 4
-er_after = 4
-final_er = 4
-[[mtip.stages]]
-resolution = 40.0
-generations = 2
-n_references = 30
-""")
+    cfg.write_text(CONFIG.replace('input = "d.h5"', f'input = "{h5.name}"'))
     assert main(["mtip", "run", str(cfg), "--quiet"]) == 0
     out = tmp_path / "out"
     for name in ("density.mrc", "sections.png", "fsc.png", "report.md", "report.json", "checkpoint.h5"):
@@ -217,3 +217,45 @@ n_references = 30
     assert report.count("\n| ") >= 3  # header + two generations
     # A resumed run that is already complete just reports again.
     assert main(["mtip", "run", str(cfg), "--quiet", "--resume"]) == 0
+
+
+def test_fixed_orientations_merge_and_phase_only(noiseless):
+    data = SPIData(noiseless.intensities[:120], noiseless.s, orientations=noiseless.orientations[:120])
+    cfg = _tiny_config()
+    fixed = reconstruct(data, cfg, progress=False, fixed_orientations=True)
+    np.testing.assert_array_equal(fixed.orientations, data.orientations)
+    assert all("match" not in h["seconds"] for h in fixed.history)
+    assert len(fixed.history) == 3 and fixed.history[-1]["cg_iterations"] > 0
+    with pytest.raises(ValueError, match="fixed_orientations"):
+        reconstruct(SPIData(data.intensities, data.s), cfg, progress=False, fixed_orientations=True)
+
+
+def test_auto_backend_runs_the_pipeline_on_the_cpu_without_cupy(monkeypatch):
+    # On a GPU machine without CuPy the GPU NUFFT and CG cannot hold the pipeline's arrays:
+    # "auto" must then pick a CPU backend for every step (an explicit GPU backend stays as asked).
+    from spkernels import backends
+    from spkernels.mtip import reconstruct as rec
+
+    real_resolve = backends.resolve
+    monkeypatch.setattr(backends, "resolve", lambda b, **kw: "cuda" if b == "auto" and "supported" not in kw
+                        else real_resolve(b, **kw))
+    monkeypatch.setattr(backends, "array_module", lambda name: np)
+    assert rec._pipeline_backend("auto") in ("cpu", "numba-cpu", "numpy")
+    monkeypatch.setattr(backends, "resolve", lambda b, **kw: b)
+    assert rec._pipeline_backend("numba-cuda") == "numba-cuda"
+
+
+def test_a_finer_stage_starts_from_the_model_it_was_given(noiseless):
+    """The first matching on a finer grid slices the previous autocorrelation, Fourier-padded:
+    from the true orientations it keeps them. (The autocorrelation of the padded density
+    clipped at zero, the old start, moved every slice: on 2CEX it left a 6° median error where
+    this keeps 0.5°.)"""
+    data = noiseless
+    corner = 1.0 / data.s_max
+    stages = (Stage(1.6 * corner, 2, 500), Stage(corner, 1, 500))
+    cfg = MTIPConfig(seed=2, stages=stages, particle_diameter=40.0, n_phasing_runs=1, final_phasing_runs=1,
+                     backend="numpy")
+    run = reconstruct(data, cfg, progress=False, initial_orientations=data.orientations)
+    errs = [h["median_orientation_error_deg"] for h in run.history]
+    assert [h["M"] for h in run.history][1] < run.history[2]["M"]  # generation 2 is the finer stage's first
+    assert errs[1] < 2.0 and errs[2] < 2.0, errs

@@ -104,6 +104,39 @@ def test_accuracy_vs_finufft(backend, rng, real, eps, kind):
     assert err <= 10 * eps, f"{backend} vs finufft type {kind} eps={eps:g}: rel err {err:.3g}"
 
 
+# (precision, upsampfac, eps, how far above finufft 2.5's error ours may be)
+PARITY = [(np.float64, 2.0, 1e-4, 1.1), (np.float64, 2.0, 1e-7, 1.1), (np.float64, 2.0, 1e-10, 1.1),
+          (np.float64, 1.25, 1e-6, 1.1), (np.float32, 2.0, 1e-5, 1.5), (np.float32, 1.25, 1e-6, 2.0)]
+
+
+@pytest.mark.parametrize("real,sigma,eps,factor", PARITY,
+                         ids=[f"{np.dtype(r).name}-{s}-{e:g}" for r, s, e, _ in PARITY])
+def test_accuracy_at_least_finufft(fast_backend, rng, real, sigma, eps, factor):
+    # the default PSWF kernel is as accurate as finufft 2.5's default at the same width and
+    # sigma (float64: equal to a few %; float32, where rounding adds to the kernel's error, and
+    # at sigma = 1.25, within `factor`), on the same inputs against the float64 direct sum
+    finufft = pytest.importorskip("finufft")
+    if SIM:
+        pytest.skip("sizes too large for the simulator")
+    modes, m = (16, 16, 16), 3000
+    x, y, z = points(rng, m, real)
+    c = values(rng, m, CPLX[real])
+    f = values(rng, modes, CPLX[real])
+    for kind in (1, 2):
+        if kind == 1:
+            want = oracle1(x, y, z, c, modes)
+            ours = nufft3d1(x, y, z, c, modes, eps=eps, upsampfac=sigma, backend=fast_backend)
+            theirs = finufft.nufft3d1(x, y, z, c, modes, eps=eps, upsampfac=sigma)
+        else:
+            want = oracle2(x, y, z, f)
+            ours = nufft3d2(x, y, z, f, eps=eps, upsampfac=sigma, backend=fast_backend)
+            theirs = finufft.nufft3d2(x, y, z, f, eps=eps, upsampfac=sigma)
+        e_ours, e_theirs = rel(ours, want), rel(theirs, want)
+        assert e_ours <= factor * e_theirs + 1e-15, f"type {kind}: ours {e_ours:.3g} finufft {e_theirs:.3g}"
+        if real == np.float64:
+            assert e_ours <= 2 * eps
+
+
 @pytest.mark.parametrize("real,tol", [(np.float32, 2e-6), (np.float64, 1e-13)], ids=["f32", "f64"])
 def test_dot_test_adjoint(backend, rng, real, tol):
     # A = type 2 (isign -1), A^H = type 1 (isign +1) at the same points and eps: the spread /
@@ -271,11 +304,23 @@ def test_point_and_vector_batching(fast_backend, rng, monkeypatch):
 
 
 def test_parameters_follow_eps():
-    assert K.kernel_params(1e-6) == (7, pytest.approx(2.30 * 7))
-    assert K.kernel_params(1e-3, "float32")[0] == 4
-    assert K.kernel_params(1e-15)[0] == 16
-    w, beta = K.kernel_params(1e-6, upsampfac=1.25)
+    # ES (finufft <= 2.4's rules)
+    assert K.kernel_params(1e-6, kernel="es") == (7, pytest.approx(2.30 * 7))
+    assert K.kernel_params(1e-3, "float32", kernel="es")[0] == 4
+    assert K.kernel_params(1e-15, kernel="es")[0] == 16
+    w, beta = K.kernel_params(1e-6, upsampfac=1.25, kernel="es")
     assert w == 10 and beta == pytest.approx(0.97 * math.pi * 0.6 * 10)
+    # PSWF (finufft 2.5's 3-D rule): w = ceil(ln(0.3528 / eps) / (pi sqrt(1 - 1/sigma)) + 1),
+    # c = pi w (1 - 1/(2 sigma)) - 0.05, passed as beta = -c; float32 below sigma 1.4 caps w at 8
+    for eps, sigma, want in [(1e-3, 2.0, 4), (1e-6, 2.0, 7), (1e-10, 2.0, 11), (1e-6, 1.25, 11), (1e-6, 1.5, 9)]:
+        w, beta = K.kernel_params(eps, upsampfac=sigma)
+        assert w == want, (eps, sigma)
+        assert beta == pytest.approx(-(math.pi * w * (1 - 0.5 / sigma) - 0.05))
+    assert K.kernel_params(1e-15)[0] == 16 and K.kernel_width(1e-15) == 17
+    assert K.kernel_params(1e-6, "float32", upsampfac=1.25)[0] == 8
+    assert K.kernel_params(1e-6, "float32", upsampfac=2.0)[0] == 7
+    with pytest.raises(ValueError, match="kernel"):
+        K.kernel_params(1e-6, kernel="kb")
     assert K.fine_grid_size((81, 81, 81), 7) == (162, 162, 162)
     n = K.fine_grid_size((7, 33, 100), 7)
     assert n == (16, 72, 200)
@@ -288,7 +333,8 @@ def test_parameters_follow_eps():
     np.testing.assert_allclose(K.kernel_fourier(N, nf, w, beta), brute, rtol=1e-8)
 
 
-CONTRACT = ("BIN_TARGET", "BIN_MAX", "EXACT", "array_module", "max_points", "setpts", "spread", "interp")
+CONTRACT = ("BIN_TARGET", "BIN_MAX", "EXACT", "array_module", "max_points", "why_unavailable", "setpts", "spread",
+            "interp")
 
 
 def test_every_backend_module_has_the_contract():
@@ -297,6 +343,8 @@ def test_every_backend_module_has_the_contract():
         missing = [a for a in CONTRACT if not hasattr(mod, a)]
         assert not missing, f"backends.load({name!r}, 'nufft') lacks {missing}"
         assert mod.EXACT == (name == "numpy")
+        why = mod.why_unavailable()
+        assert why is None or (isinstance(why, str) and why), (name, why)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
@@ -350,6 +398,58 @@ def test_numba_weight_table_matches_kernel():
         # down to double rounding (~100 ulp of a Horner sum: 2e-14; w = 14 measures 1.1e-14 with
         # numpy 2.4 / numba 0.68, whose fit rounds differently from the versions before)
         assert worst < max(5 * math.exp(-beta), 1e-13) and worst < max(10.0 ** (1 - w) / 10, 2e-14)
+    # the PSWF table (beta < 0), at the widths and bandwidths the PSWF rule gives
+    for eps in (1e-2, 1e-4, 1e-6, 1e-9, 1e-12, 1e-14):
+        for sigma in (2.0, 1.25):
+            w, beta = K.kernel_params(eps, upsampfac=sigma)
+            coef = NM.kernel_poly(w, beta)
+            a, b = np.empty(16), np.empty(16)
+            worst = 0.0
+            for t in rng.uniform(-40, 40, 100):
+                assert NM.axis_weights_poly(t, w, coef, a) == NM.axis_weights(t, w, beta, b)
+                worst = max(worst, float(np.abs(a[:w] - b[:w]).max()))
+            assert worst < max(eps / 50, 2e-14), (eps, sigma, worst)  # measured: <= eps / 80
+
+
+def _pswf_reference(c, z):
+    """psi_0^c(z) / psi_0^c(0) from a dense eigen-solve of the prolate operator in the Legendre
+    basis (numpy.linalg.eig on 80 even terms): an independent route to the same function."""
+    k = 2.0 * np.arange(80)
+    diag = k * (k + 1) + c * c * (2 * k * k + 2 * k - 1) / ((2 * k - 1) * (2 * k + 3))
+    up = (k + 1) * (k + 2) / ((2 * k + 1) * (2 * k + 3))
+    down = k * (k - 1) / ((2 * k - 1) * (2 * k + 1))
+    a = np.diag(diag) + np.diag(c * c * down[1:], 1) + np.diag(c * c * up[:-1], -1)
+    ev, vec = np.linalg.eig(a)
+    i = int(np.argmin(ev.real))
+    coef = np.zeros(160)
+    coef[::2] = vec[:, i].real
+    leg = np.polynomial.legendre.legval
+    return leg(z, coef) / leg(0.0, coef), float(ev[i].real)
+
+
+def test_pswf_kernel_matches_eigen_solve():
+    from spkernels.backends.numba_math import nufft as NM
+
+    z = np.linspace(-1.0, 1.0, 61)
+    for c in (0.7, 3.0, 9.4, 16.4, 25.8, 37.65):
+        want, chi = _pswf_reference(c, z)
+        assert NM.pswf_chi0(c) == pytest.approx(chi, rel=1e-13)
+        got = NM.kernel_values(z, -c)
+        assert np.abs(got - want).max() < 1e-14
+        assert NM.kernel_value(0.37, -c) == pytest.approx(float(_pswf_reference(c, np.array([0.37]))[0][0]), abs=1e-14)
+    assert NM.kernel_value(1.0001, -10.0) == 0.0 and NM.kernel_value(-1.2, -10.0) == 0.0
+    # Newton's start max(0, c - 1) is below chi_0 for every bandwidth a width rule can give, and
+    # it lands where the (slow, always safe) bisection does
+    for c in np.linspace(0.05, 40.0, 120):
+        newton, bisect = NM._pswf_chi0_newton(c), NM._pswf_chi0_bisect(c)
+        assert newton >= 0.0 and newton == pytest.approx(bisect, rel=1e-13)
+    # phihat by quadrature against a Riemann sum of the PSWF on a fine lattice
+    w, beta, N, nf = 7, K.kernel_params(1e-6)[1], 20, 40
+    u = np.linspace(-w / 2, w / 2, 200001)
+    phi = NM.kernel_values(2 * u / w, beta)
+    k = K._mode_indices(N)
+    brute = np.trapezoid(phi[None, :] * np.cos(2 * np.pi * k[:, None] * u[None, :] / nf), u, axis=1)
+    np.testing.assert_allclose(K.kernel_fourier(N, nf, w, beta), brute, rtol=1e-8)
 
 
 # ----------------------------------------------------------------------------- bad input
@@ -399,7 +499,7 @@ def _bad_cases():
         ("n_modes float", lambda b: t1(x, y, z, c, (4.5, 4, 4), backend=b), TypeError, "`n_modes`"),
         ("isign two", lambda b: t1(x, y, z, c, (4, 4, 4), isign=2, backend=b), ValueError, "`isign`"),
         ("method", lambda b: t1(x, y, z, c, (4, 4, 4), method="atomic", backend=b), ValueError, "`method`"),
-        ("upsampfac", lambda b: t2(x, y, z, f, upsampfac=1.5, backend=b), ValueError, "`upsampfac`"),
+        ("upsampfac", lambda b: t2(x, y, z, f, upsampfac=1.75, backend=b), ValueError, "`upsampfac`"),
         ("grid too large", lambda b: t1(x, y, z, c, (5000, 5000, 5000), backend=b), ValueError, "`n_modes`"),
     ]
 
@@ -453,7 +553,9 @@ def test_plan_misuse():
 def test_gpu_backends_need_cupy(monkeypatch):
     # the GPU FFT is CuPy's: without it both GPU backends say what to install (the simulator
     # runs numba-cuda on host arrays with scipy's FFT instead)
-    monkeypatch.setattr(K, "_has_cupy", lambda: False)
+    import sys
+
+    monkeypatch.setitem(sys.modules, "cupy", None)  # `import cupy` raises ImportError
     why = K._family_unavailable("numba-cuda")
     if SIM:
         assert why is None

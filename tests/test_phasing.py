@@ -126,3 +126,35 @@ def test_schedule_validation():
         PhasingSchedule(beta=2.5)
     with pytest.raises(ValueError, match="n_loops"):
         PhasingSchedule(n_loops=-1)
+
+
+def test_runs_that_stagnated_are_left_out_of_the_average(rng, monkeypatch):
+    """Of several runs, those whose Fourier error exceeds the best one's by more than
+    ``average_tolerance`` are dropped; the others are aligned and averaged."""
+    from spkernels.mtip import phasing
+    from spkernels.mtip.phasing import PhasingResult
+
+    good = blobs(rng)
+    bad = blobs(np.random.default_rng(99))  # another object: a run stuck in a wrong minimum
+    shifted = np.roll(good, 2, axis=1)       # the same object elsewhere: alignment undoes it
+    runs = iter([(good, 0.040), (bad, 0.047), (shifted, 0.042)])
+
+    def fake_once(*args, **kwargs):
+        rho, err = next(runs)
+        return PhasingResult(rho=rho.copy(), support=rho > 0, fourier_error=[err])
+
+    monkeypatch.setattr(phasing, "_phase_once", fake_once)
+    res = phase(autocorrelation(good), n_runs=3, seed=0)
+    assert res.runs_averaged == 2
+    assert res.runs_errors == [0.040, 0.042, 0.047]
+    aligned, _ = align(good, res.rho)
+    np.testing.assert_allclose(aligned, good, atol=1e-9 * good.max())
+
+    runs = iter([(good, 0.040), (bad, 0.047), (shifted, 0.042)])
+    every = phase(autocorrelation(good), n_runs=3, seed=0, schedule=PhasingSchedule(average_tolerance=np.inf))
+    assert every.runs_averaged == 3
+    assert np.abs(every.rho - res.rho).max() > 1e-3 * good.max()
+    with pytest.raises(ValueError, match="average_tolerance"):
+        PhasingSchedule(average_tolerance=-0.1)
+    with pytest.raises(ValueError, match="average_tolerance"):
+        PhasingSchedule(average_tolerance=float("nan"))

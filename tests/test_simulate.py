@@ -299,7 +299,6 @@ def test_simulate_demo_particle_smoke(nufft):
     assert data.intensities.sum() > 0
 
 
-@pytest.mark.skipif(not PDB.exists(), reason="shared test data not found")
 def test_simulate_from_pdb_file(nufft):
     data = simulate(2, str(PDB), _small_detector(), seed=0, nufft=nufft, density_grid=None, poisson=False)
     assert np.all(np.isfinite(data.intensities)) and data.intensities.max() > 0

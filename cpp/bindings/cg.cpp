@@ -12,6 +12,7 @@
 #include "spk/cg.h"
 #ifdef SPK_WITH_CUDA
 #include "cuda/cg.h"
+#include "cuda_args.h"
 #endif
 
 namespace py = pybind11;
@@ -95,6 +96,11 @@ void update_p_cpu(py::array p, py::array z, py::array_t<double, py::array::c_sty
   spk::cg_update_p_cpu(pp, pz, n, single, beta);
 }
 
+#ifdef SPK_WITH_CUDA
+using spk::bindings::device_ptr;
+using spk::bindings::with_real_type;
+#endif
+
 }  // namespace
 
 SPK_REGISTER_BINDINGS(cg) {
@@ -106,13 +112,20 @@ SPK_REGISTER_BINDINGS(cg) {
   m.def("cg_update_p_cpu", &update_p_cpu, py::arg("p"), py::arg("z"), py::arg("state"),
         "p = z + beta p with beta from the CG state.");
 #ifdef SPK_WITH_CUDA
+  // The device launchers take typed argument structs (cpp/cuda/cg.h); `dtype` picks the type.
   m.def(
       "cg_dot_cuda",
       [](std::uintptr_t a, std::uintptr_t b, std::int64_t n, bool cplx, const std::string& dtype,
          std::uintptr_t state, std::uintptr_t hist, int which, std::uintptr_t work, std::uintptr_t stream) {
-        if (dtype != "f32" && dtype != "f64") throw std::invalid_argument("`dtype` must be 'f32' or 'f64'");
-        py::gil_scoped_release release;
-        spk::cuda::cg_dot(a, b, n, cplx, dtype == "f32", state, hist, which, work, stream);
+        with_real_type(dtype, [&](auto zero) {
+          using T = decltype(zero);
+          spk::cuda::CgDotLaunch<T> l;
+          l.a = device_ptr<const T>(a), l.b = device_ptr<const T>(b), l.n = n, l.cplx = cplx;
+          l.state = device_ptr<double>(state), l.hist = device_ptr<double>(hist), l.which = which;
+          l.work = device_ptr<double>(work), l.stream = stream;
+          py::gil_scoped_release release;
+          spk::cuda::cg_dot(l);
+        });
       },
       py::arg("a"), py::arg("b"), py::arg("n"), py::arg("cplx"), py::arg("dtype"), py::arg("state"),
       py::arg("hist"), py::arg("which"), py::arg("work"), py::arg("stream") = 0);
@@ -121,9 +134,15 @@ SPK_REGISTER_BINDINGS(cg) {
       [](std::uintptr_t x, std::uintptr_t r, std::uintptr_t p, std::uintptr_t q, std::int64_t n,
          const std::string& dtype, std::uintptr_t state, std::uintptr_t hist, std::uintptr_t work,
          std::uintptr_t stream) {
-        if (dtype != "f32" && dtype != "f64") throw std::invalid_argument("`dtype` must be 'f32' or 'f64'");
-        py::gil_scoped_release release;
-        spk::cuda::cg_update_xr(x, r, p, q, n, dtype == "f32", state, hist, work, stream);
+        with_real_type(dtype, [&](auto zero) {
+          using T = decltype(zero);
+          spk::cuda::CgUpdateXrLaunch<T> l;
+          l.x = device_ptr<T>(x), l.r = device_ptr<T>(r), l.p = device_ptr<const T>(p), l.q = device_ptr<const T>(q);
+          l.n = n, l.state = device_ptr<double>(state), l.hist = device_ptr<double>(hist);
+          l.work = device_ptr<double>(work), l.stream = stream;
+          py::gil_scoped_release release;
+          spk::cuda::cg_update_xr(l);
+        });
       },
       py::arg("x"), py::arg("r"), py::arg("p"), py::arg("q"), py::arg("n"), py::arg("dtype"), py::arg("state"),
       py::arg("hist"), py::arg("work"), py::arg("stream") = 0);
@@ -131,18 +150,28 @@ SPK_REGISTER_BINDINGS(cg) {
       "cg_update_p_cuda",
       [](std::uintptr_t p, std::uintptr_t z, std::int64_t n, const std::string& dtype, std::uintptr_t state,
          std::uintptr_t stream) {
-        if (dtype != "f32" && dtype != "f64") throw std::invalid_argument("`dtype` must be 'f32' or 'f64'");
-        py::gil_scoped_release release;
-        spk::cuda::cg_update_p(p, z, n, dtype == "f32", state, stream);
+        with_real_type(dtype, [&](auto zero) {
+          using T = decltype(zero);
+          spk::cuda::CgUpdatePLaunch<T> l;
+          l.p = device_ptr<T>(p), l.z = device_ptr<const T>(z), l.n = n;
+          l.state = device_ptr<const double>(state), l.stream = stream;
+          py::gil_scoped_release release;
+          spk::cuda::cg_update_p(l);
+        });
       },
       py::arg("p"), py::arg("z"), py::arg("n"), py::arg("dtype"), py::arg("state"), py::arg("stream") = 0);
   m.def(
       "cg_residual_cuda",
       [](std::uintptr_t r, std::uintptr_t b, std::uintptr_t q, std::int64_t n, const std::string& dtype,
          std::uintptr_t stream) {
-        if (dtype != "f32" && dtype != "f64") throw std::invalid_argument("`dtype` must be 'f32' or 'f64'");
-        py::gil_scoped_release release;
-        spk::cuda::cg_residual(r, b, q, n, dtype == "f32", stream);
+        with_real_type(dtype, [&](auto zero) {
+          using T = decltype(zero);
+          spk::cuda::CgResidualLaunch<T> l;
+          l.r = device_ptr<T>(r), l.b = device_ptr<const T>(b), l.q = device_ptr<const T>(q), l.n = n;
+          l.stream = stream;
+          py::gil_scoped_release release;
+          spk::cuda::cg_residual(l);
+        });
       },
       py::arg("r"), py::arg("b"), py::arg("q"), py::arg("n"), py::arg("dtype"), py::arg("stream") = 0,
       "r = b - q on the device (the initial residual).");

@@ -12,6 +12,7 @@
 #include "spk/distance.h"
 #ifdef SPK_WITH_CUDA
 #include "cuda/distance.h"
+#include "cuda_args.h"
 #endif
 
 namespace py = pybind11;
@@ -176,7 +177,14 @@ SPK_REGISTER_BINDINGS(distance) {
          int metric, int k, const std::string& precision, std::uintptr_t out_index, std::uintptr_t out_score,
          std::uintptr_t stream) {
         py::gil_scoped_release release;
-        spk::cuda::distance_topk(models, data, weights, R, N, P, metric, k, precision, out_index, out_score, stream);
+        using spk::bindings::device_ptr;
+        spk::cuda::TopkLaunch a;
+        spk::cuda::set_problem(a, models, data, weights, R, N, P, metric, precision);
+        a.stream = stream;
+        a.k = k;
+        a.out_index = device_ptr<index_t>(out_index);
+        a.out_score = device_ptr<float>(out_score);
+        spk::cuda::distance_topk(a);
       },
       py::arg("models_ptr"), py::arg("data_ptr"), py::arg("weights_ptr"), py::arg("R"), py::arg("N"), py::arg("P"),
       py::arg("metric"), py::arg("k"), py::arg("precision"), py::arg("out_index_ptr"), py::arg("out_score_ptr"),
@@ -187,7 +195,12 @@ SPK_REGISTER_BINDINGS(distance) {
       [](std::uintptr_t models, std::uintptr_t data, std::uintptr_t weights, index_t R, index_t N, index_t P,
          int metric, const std::string& precision, std::uintptr_t out, std::uintptr_t stream) {
         py::gil_scoped_release release;
-        spk::cuda::pairwise_score(models, data, weights, R, N, P, metric, precision, out, stream);
+        using spk::bindings::device_ptr;
+        spk::cuda::PairwiseLaunch a;
+        spk::cuda::set_problem(a, models, data, weights, R, N, P, metric, precision);
+        a.stream = stream;
+        a.out = device_ptr<float>(out);
+        spk::cuda::pairwise_score(a);
       },
       py::arg("models_ptr"), py::arg("data_ptr"), py::arg("weights_ptr"), py::arg("R"), py::arg("N"), py::arg("P"),
       py::arg("metric"), py::arg("precision"), py::arg("out_ptr"), py::arg("stream") = 0,
@@ -197,7 +210,15 @@ SPK_REGISTER_BINDINGS(distance) {
       [](std::uintptr_t values, std::uintptr_t offsets, index_t S, std::uintptr_t out_index, std::uintptr_t out_value,
          std::uintptr_t stream) {
         py::gil_scoped_release release;
-        spk::cuda::segmented_argmin(values, offsets, S, out_index, out_value, stream);
+        using spk::bindings::device_ptr;
+        spk::cuda::SegmentedArgminLaunch a;
+        a.values = device_ptr<const float>(values);
+        a.offsets = device_ptr<const index_t>(offsets);
+        a.S = S;
+        a.out_index = device_ptr<index_t>(out_index);
+        a.out_value = device_ptr<float>(out_value);
+        a.stream = stream;
+        spk::cuda::segmented_argmin(a);
       },
       py::arg("values_ptr"), py::arg("offsets_ptr"), py::arg("S"), py::arg("out_index_ptr"), py::arg("out_value_ptr"),
       py::arg("stream") = 0, "Per-segment argmin on device (float32 values, int64 offsets). Enqueues on `stream`.");

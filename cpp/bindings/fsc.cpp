@@ -11,6 +11,7 @@
 #include "spk/fsc.h"
 #ifdef SPK_WITH_CUDA
 #include "cuda/fsc.h"
+#include "cuda_args.h"
 #endif
 
 namespace py = pybind11;
@@ -55,8 +56,16 @@ SPK_REGISTER_BINDINGS(fsc) {
          std::int64_t nx, double az, double ay, double ax, int n_shells, std::uintptr_t sums,
          std::uintptr_t stream) {
         if (dtype != "c64" && dtype != "c128") throw std::invalid_argument("`dtype` must be 'c64' or 'c128'");
-        py::gil_scoped_release release;
-        spk::cuda::fsc_accumulate(f1, f2, dtype == "c64", nz, ny, nx, az, ay, ax, n_shells, sums, stream);
+        spk::bindings::with_real_type(dtype, [&](auto zero) {
+          using T = decltype(zero);
+          using spk::bindings::device_ptr;
+          spk::cuda::FscLaunch<T> l;
+          l.f1 = device_ptr<const std::complex<T>>(f1), l.f2 = device_ptr<const std::complex<T>>(f2);
+          l.nz = nz, l.ny = ny, l.nx = nx, l.az = az, l.ay = ay, l.ax = ax, l.n_shells = n_shells;
+          l.sums = device_ptr<double>(sums), l.stream = stream;
+          py::gil_scoped_release release;
+          spk::cuda::fsc_accumulate(l);
+        });
       },
       py::arg("f1"), py::arg("f2"), py::arg("dtype"), py::arg("nz"), py::arg("ny"), py::arg("nx"), py::arg("az"),
       py::arg("ay"), py::arg("ax"), py::arg("n_shells"), py::arg("sums"), py::arg("stream") = 0,

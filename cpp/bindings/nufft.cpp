@@ -16,6 +16,7 @@
 #include "spk/nufft.h"
 #ifdef SPK_WITH_CUDA
 #include "cuda/nufft.h"
+#include "cuda_args.h"
 #endif
 
 namespace py = pybind11;
@@ -38,7 +39,7 @@ void check_sizes(const dims3& n, const dims3& bs, int w, const char* grid = "n_f
 }
 
 void check_beta(double beta) {
-  if (!(beta > 0) || !std::isfinite(beta)) throw std::invalid_argument("`beta` must be finite and > 0");
+  if (!(beta != 0) || !std::isfinite(beta)) throw std::invalid_argument("`beta` must be finite and nonzero (> 0: ES shape, < 0: PSWF bandwidth)");
 }
 
 std::int64_t nbins_of(const dims3& n, const dims3& bs) {
@@ -197,11 +198,7 @@ py::array interp_cpu(py::array x, py::array y, py::array z, py::array fine, py::
 }
 
 #ifdef SPK_WITH_CUDA
-int cuda_prec(const std::string& dtype) {
-  if (dtype == "f32") return 4;
-  if (dtype == "f64") return 8;
-  throw std::invalid_argument("`dtype` must be 'f32' or 'f64', got '" + dtype + "'");
-}
+using spk::bindings::device_ptr;
 #endif
 
 }  // namespace
@@ -224,10 +221,17 @@ SPK_REGISTER_BINDINGS(nufft) {
       [](std::uintptr_t x, std::uintptr_t y, std::uintptr_t z, std::int64_t M, std::int64_t n1,
          std::int64_t n2, std::int64_t n3, std::int64_t bs1, std::int64_t bs2, std::int64_t bs3,
          const std::string& dtype, std::uintptr_t perm, std::uintptr_t bin_offsets, std::uintptr_t stream) {
-        const int prec = cuda_prec(dtype);
         check_sizes({n1, n2, n3}, {bs1, bs2, bs3}, 2);
-        py::gil_scoped_release r;
-        spk::cuda::nufft_setpts(x, y, z, M, n1, n2, n3, bs1, bs2, bs3, prec, perm, bin_offsets, stream);
+        spk::bindings::with_real_type(dtype, [&](auto zero) {
+          using T = decltype(zero);
+          spk::cuda::NufftSetptsLaunch<T> a;
+          a.x = device_ptr<const T>(x), a.y = device_ptr<const T>(y), a.z = device_ptr<const T>(z), a.M = M;
+          a.n1 = n1, a.n2 = n2, a.n3 = n3, a.bs1 = bs1, a.bs2 = bs2, a.bs3 = bs3;
+          a.perm = device_ptr<std::int64_t>(perm), a.bin_offsets = device_ptr<std::int64_t>(bin_offsets);
+          a.stream = stream;
+          py::gil_scoped_release r;
+          spk::cuda::nufft_setpts(a);
+        });
       },
       py::arg("x_ptr"), py::arg("y_ptr"), py::arg("z_ptr"), py::arg("M"), py::arg("n1"), py::arg("n2"),
       py::arg("n3"), py::arg("bs1"), py::arg("bs2"), py::arg("bs3"), py::arg("dtype"), py::arg("perm_ptr"),
@@ -239,14 +243,21 @@ SPK_REGISTER_BINDINGS(nufft) {
          std::int64_t M, std::uintptr_t perm, std::uintptr_t bin_offsets, std::int64_t n1, std::int64_t n2,
          std::int64_t n3, std::int64_t bs1, std::int64_t bs2, std::int64_t bs3, int w, double beta,
          const std::string& dtype, const std::string& method, std::uintptr_t fine, std::uintptr_t stream) {
-        const int prec = cuda_prec(dtype);
         check_sizes({n1, n2, n3}, {bs1, bs2, bs3}, w);
         check_beta(beta);
         if (method != "gather" && method != "scatter")
           throw std::invalid_argument("`method` must be 'gather' or 'scatter', got '" + method + "'");
-        py::gil_scoped_release r;
-        spk::cuda::nufft_spread(x, y, z, c, V, M, perm, bin_offsets, n1, n2, n3, bs1, bs2, bs3, w, beta,
-                                prec, method == "gather", fine, stream);
+        spk::bindings::with_real_type(dtype, [&](auto zero) {
+          using T = decltype(zero);
+          spk::cuda::NufftSpreadLaunch<T> a;
+          a.x = device_ptr<const T>(x), a.y = device_ptr<const T>(y), a.z = device_ptr<const T>(z);
+          a.c = device_ptr<const std::complex<T>>(c), a.V = V, a.M = M;
+          a.perm = device_ptr<const std::int64_t>(perm), a.bin_offsets = device_ptr<const std::int64_t>(bin_offsets);
+          a.n1 = n1, a.n2 = n2, a.n3 = n3, a.bs1 = bs1, a.bs2 = bs2, a.bs3 = bs3, a.w = w, a.beta = beta;
+          a.gather = method == "gather", a.fine = device_ptr<std::complex<T>>(fine), a.stream = stream;
+          py::gil_scoped_release r;
+          spk::cuda::nufft_spread(a);
+        });
       },
       py::arg("x_ptr"), py::arg("y_ptr"), py::arg("z_ptr"), py::arg("c_ptr"), py::arg("V"), py::arg("M"),
       py::arg("perm_ptr"), py::arg("bin_offsets_ptr"), py::arg("n1"), py::arg("n2"), py::arg("n3"),
@@ -258,11 +269,18 @@ SPK_REGISTER_BINDINGS(nufft) {
       [](std::uintptr_t x, std::uintptr_t y, std::uintptr_t z, std::uintptr_t fine, std::int64_t V,
          std::int64_t M, std::uintptr_t perm, std::int64_t n1, std::int64_t n2, std::int64_t n3, int w,
          double beta, const std::string& dtype, std::uintptr_t c, std::uintptr_t stream) {
-        const int prec = cuda_prec(dtype);
         check_sizes({n1, n2, n3}, {1, 1, 1}, w);
         check_beta(beta);
-        py::gil_scoped_release r;
-        spk::cuda::nufft_interp(x, y, z, fine, V, M, perm, n1, n2, n3, w, beta, prec, c, stream);
+        spk::bindings::with_real_type(dtype, [&](auto zero) {
+          using T = decltype(zero);
+          spk::cuda::NufftInterpLaunch<T> a;
+          a.x = device_ptr<const T>(x), a.y = device_ptr<const T>(y), a.z = device_ptr<const T>(z);
+          a.fine = device_ptr<const std::complex<T>>(fine), a.V = V, a.M = M;
+          a.perm = device_ptr<const std::int64_t>(perm), a.n1 = n1, a.n2 = n2, a.n3 = n3, a.w = w, a.beta = beta;
+          a.c = device_ptr<std::complex<T>>(c), a.stream = stream;
+          py::gil_scoped_release r;
+          spk::cuda::nufft_interp(a);
+        });
       },
       py::arg("x_ptr"), py::arg("y_ptr"), py::arg("z_ptr"), py::arg("fine_ptr"), py::arg("V"), py::arg("M"),
       py::arg("perm_ptr"), py::arg("n1"), py::arg("n2"), py::arg("n3"), py::arg("w"), py::arg("beta"),

@@ -127,73 +127,46 @@ int elementwise_grid(index_t n) {
 }
 
 template <typename T>
-void dot_t(std::uintptr_t a, std::uintptr_t b, index_t n, bool cplx, std::uintptr_t state, std::uintptr_t hist,
-           int which, std::uintptr_t work, cudaStream_t s) {
-  const int g = grid_for(cplx ? n / 2 : n);
-  auto* st = reinterpret_cast<double*>(state);
-  auto* w = reinterpret_cast<double*>(work);
-  dot_partial<T><<<g, kThreads, 0, s>>>(reinterpret_cast<const T*>(a), reinterpret_cast<const T*>(b), n, cplx, st, w);
+void dot_t(const CgDotLaunch<T>& a) {
+  cudaStream_t s = as_stream(a.stream);
+  const int g = grid_for(a.cplx ? a.n / 2 : a.n);
+  dot_partial<T><<<g, kThreads, 0, s>>>(a.a, a.b, a.n, a.cplx, a.state, a.work);
   SPK_CUDA_CHECK_LAUNCH();
-  reduce_final<<<1, kThreads, 0, s>>>(w, g, st, reinterpret_cast<double*>(hist), 0, which);
+  reduce_final<<<1, kThreads, 0, s>>>(a.work, g, a.state, a.hist, 0, a.which);
   SPK_CUDA_CHECK_LAUNCH();
 }
 
 template <typename T>
-void update_xr_t(std::uintptr_t x, std::uintptr_t r, std::uintptr_t p, std::uintptr_t q, index_t n,
-                 std::uintptr_t state, std::uintptr_t hist, std::uintptr_t work, cudaStream_t s) {
-  const int g = grid_for(n);
-  auto* st = reinterpret_cast<double*>(state);
-  auto* w = reinterpret_cast<double*>(work);
-  update_xr_partial<T><<<g, kThreads, 0, s>>>(reinterpret_cast<T*>(x), reinterpret_cast<T*>(r),
-                                              reinterpret_cast<const T*>(p), reinterpret_cast<const T*>(q), n, st, w);
+void update_xr_t(const CgUpdateXrLaunch<T>& a) {
+  cudaStream_t s = as_stream(a.stream);
+  const int g = grid_for(a.n);
+  update_xr_partial<T><<<g, kThreads, 0, s>>>(a.x, a.r, a.p, a.q, a.n, a.state, a.work);
   SPK_CUDA_CHECK_LAUNCH();
-  reduce_final<<<1, kThreads, 0, s>>>(w, g, st, reinterpret_cast<double*>(hist), 1, 0);
+  reduce_final<<<1, kThreads, 0, s>>>(a.work, g, a.state, a.hist, 1, 0);
+  SPK_CUDA_CHECK_LAUNCH();
+}
+
+template <typename T>
+void update_p_t(const CgUpdatePLaunch<T>& a) {
+  update_p_kernel<T><<<elementwise_grid(a.n), kThreads, 0, as_stream(a.stream)>>>(a.p, a.z, a.n, a.state);
+  SPK_CUDA_CHECK_LAUNCH();
+}
+
+template <typename T>
+void residual_t(const CgResidualLaunch<T>& a) {
+  residual_kernel<T><<<elementwise_grid(a.n), kThreads, 0, as_stream(a.stream)>>>(a.r, a.b, a.q, a.n);
   SPK_CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace
 
-void cg_dot(std::uintptr_t a, std::uintptr_t b, std::int64_t n, bool cplx, bool single, std::uintptr_t state,
-            std::uintptr_t hist, int which, std::uintptr_t work, std::uintptr_t stream) {
-  if (single)
-    dot_t<float>(a, b, n, cplx, state, hist, which, work, as_stream(stream));
-  else
-    dot_t<double>(a, b, n, cplx, state, hist, which, work, as_stream(stream));
-}
-
-void cg_update_xr(std::uintptr_t x, std::uintptr_t r, std::uintptr_t p, std::uintptr_t q, std::int64_t n,
-                  bool single, std::uintptr_t state, std::uintptr_t hist, std::uintptr_t work,
-                  std::uintptr_t stream) {
-  if (single)
-    update_xr_t<float>(x, r, p, q, n, state, hist, work, as_stream(stream));
-  else
-    update_xr_t<double>(x, r, p, q, n, state, hist, work, as_stream(stream));
-}
-
-void cg_update_p(std::uintptr_t p, std::uintptr_t z, std::int64_t n, bool single, std::uintptr_t state,
-                 std::uintptr_t stream) {
-  const int g = elementwise_grid(n);
-  if (single)
-    update_p_kernel<float><<<g, kThreads, 0, as_stream(stream)>>>(reinterpret_cast<float*>(p),
-                                                                  reinterpret_cast<const float*>(z), n,
-                                                                  reinterpret_cast<const double*>(state));
-  else
-    update_p_kernel<double><<<g, kThreads, 0, as_stream(stream)>>>(reinterpret_cast<double*>(p),
-                                                                   reinterpret_cast<const double*>(z), n,
-                                                                   reinterpret_cast<const double*>(state));
-  SPK_CUDA_CHECK_LAUNCH();
-}
-
-void cg_residual(std::uintptr_t r, std::uintptr_t b, std::uintptr_t q, std::int64_t n, bool single,
-                 std::uintptr_t stream) {
-  const int g = elementwise_grid(n);
-  if (single)
-    residual_kernel<float><<<g, kThreads, 0, as_stream(stream)>>>(
-        reinterpret_cast<float*>(r), reinterpret_cast<const float*>(b), reinterpret_cast<const float*>(q), n);
-  else
-    residual_kernel<double><<<g, kThreads, 0, as_stream(stream)>>>(
-        reinterpret_cast<double*>(r), reinterpret_cast<const double*>(b), reinterpret_cast<const double*>(q), n);
-  SPK_CUDA_CHECK_LAUNCH();
-}
+void cg_dot(const CgDotLaunch<float>& a) { dot_t(a); }
+void cg_dot(const CgDotLaunch<double>& a) { dot_t(a); }
+void cg_update_xr(const CgUpdateXrLaunch<float>& a) { update_xr_t(a); }
+void cg_update_xr(const CgUpdateXrLaunch<double>& a) { update_xr_t(a); }
+void cg_update_p(const CgUpdatePLaunch<float>& a) { update_p_t(a); }
+void cg_update_p(const CgUpdatePLaunch<double>& a) { update_p_t(a); }
+void cg_residual(const CgResidualLaunch<float>& a) { residual_t(a); }
+void cg_residual(const CgResidualLaunch<double>& a) { residual_t(a); }
 
 }  // namespace spk::cuda

@@ -457,7 +457,10 @@ class Scratch {
   cudaStream_t stream_;
 };
 
-void check_problem(std::uintptr_t models, std::uintptr_t data, index_t R, index_t N, index_t P, int metric) {
+void check_problem(const DistanceProblem& a) {
+  const index_t R = a.R, N = a.N, P = a.P;
+  const int metric = a.metric;
+  const float *models = a.models, *data = a.data;
   if (R <= 0 || N <= 0 || P <= 0)
     throw std::invalid_argument("`R`, `N` and `P` must be positive, got " + std::to_string(R) + ", " +
                                 std::to_string(N) + ", " + std::to_string(P));
@@ -494,15 +497,15 @@ void launch_gemm(Prec prec, const Args& g, dim3 grid, cudaStream_t st) {
 
 }  // namespace
 
-void distance_topk(std::uintptr_t models, std::uintptr_t data, std::uintptr_t weights, std::int64_t R,
-                   std::int64_t N, std::int64_t P, int metric, int k, const std::string& precision,
-                   std::uintptr_t out_index, std::uintptr_t out_score, std::uintptr_t stream) {
-  check_problem(models, data, R, N, P, metric);
+void distance_topk(const TopkLaunch& a) {
+  const index_t R = a.R, N = a.N, P = a.P;
+  const int k = a.k;
+  check_problem(a);
   if (k < 1 || k > R) throw std::invalid_argument("`k` must be in [1, R=" + std::to_string(R) + "], got " + std::to_string(k));
-  if (!out_index) throw std::invalid_argument("`out_index_ptr` is null");
-  if (!out_score) throw std::invalid_argument("`out_score_ptr` is null");
-  const Prec prec = parse_precision(precision);
-  cudaStream_t st = as_stream(stream);
+  if (!a.out_index) throw std::invalid_argument("`out_index_ptr` is null");
+  if (!a.out_score) throw std::invalid_argument("`out_score_ptr` is null");
+  const Prec prec = parse_precision(a.precision);
+  cudaStream_t st = as_stream(a.stream);
 
   const index_t ntiles_n = (N + BN - 1) / BN, ntiles_m = (R + BM - 1) / BM;
   // Enough blocks for ~4 per multiprocessor, at most 64 splits, and a partial buffer of at most
@@ -519,15 +522,15 @@ void distance_topk(std::uintptr_t models, std::uintptr_t data, std::uintptr_t we
   Scratch pscore(nlist * sizeof(float), st);
 
   Args g{};
-  g.models = reinterpret_cast<const float*>(models);
-  g.data = reinterpret_cast<const float*>(data);
-  g.weights = reinterpret_cast<const float*>(weights);
+  g.models = a.models;
+  g.data = a.data;
+  g.weights = a.weights;
   g.row_a = rows.as<float>();
   g.row_b = rows.as<float>() + R;
   g.R = R;
   g.N = N;
   g.P = P;
-  g.metric = metric;
+  g.metric = a.metric;
   g.k = k;
   g.splits = static_cast<int>(splits);
   g.part_score = pscore.as<float>();
@@ -537,52 +540,49 @@ void distance_topk(std::uintptr_t models, std::uintptr_t data, std::uintptr_t we
   launch_row_terms(g, rows.as<float>(), st);
   launch_gemm<true>(prec, g, dim3(static_cast<unsigned>(ntiles_n), static_cast<unsigned>(splits)), st);
   merge_kernel<<<static_cast<unsigned>((N + kMergeThreads - 1) / kMergeThreads), kMergeThreads, 0, st>>>(
-      g.part_score, g.part_index, N, k, g.splits, reinterpret_cast<index_t*>(out_index),
-      reinterpret_cast<float*>(out_score));
+      g.part_score, g.part_index, N, k, g.splits, a.out_index, a.out_score);
   SPK_CUDA_CHECK_LAUNCH();
 }
 
-void pairwise_score(std::uintptr_t models, std::uintptr_t data, std::uintptr_t weights, std::int64_t R,
-                    std::int64_t N, std::int64_t P, int metric, const std::string& precision, std::uintptr_t out,
-                    std::uintptr_t stream) {
-  check_problem(models, data, R, N, P, metric);
-  if (!out) throw std::invalid_argument("`out_ptr` is null");
-  const Prec prec = parse_precision(precision);
-  cudaStream_t st = as_stream(stream);
+void pairwise_score(const PairwiseLaunch& a) {
+  const index_t R = a.R, N = a.N, P = a.P;
+  check_problem(a);
+  if (!a.out) throw std::invalid_argument("`out_ptr` is null");
+  const Prec prec = parse_precision(a.precision);
+  cudaStream_t st = as_stream(a.stream);
   const index_t ntiles_n = (N + BN - 1) / BN, ntiles_m = (R + BM - 1) / BM;
   const index_t splits = std::min<index_t>(ntiles_m, 65535);  // every block one or more model tiles
 
   Scratch rows(static_cast<std::size_t>(R + N) * sizeof(float), st);
   Args g{};
-  g.models = reinterpret_cast<const float*>(models);
-  g.data = reinterpret_cast<const float*>(data);
-  g.weights = reinterpret_cast<const float*>(weights);
+  g.models = a.models;
+  g.data = a.data;
+  g.weights = a.weights;
   g.row_a = rows.as<float>();
   g.row_b = rows.as<float>() + R;
   g.R = R;
   g.N = N;
   g.P = P;
-  g.metric = metric;
+  g.metric = a.metric;
   g.k = 1;
   g.splits = static_cast<int>(splits);
-  g.out = reinterpret_cast<float*>(out);
+  g.out = a.out;
 
   launch_row_terms(g, rows.as<float>(), st);
   launch_gemm<false>(prec, g, dim3(static_cast<unsigned>(ntiles_n), static_cast<unsigned>(splits)), st);
 }
 
-void segmented_argmin(std::uintptr_t values, std::uintptr_t offsets, std::int64_t S, std::uintptr_t out_index,
-                      std::uintptr_t out_value, std::uintptr_t stream) {
+void segmented_argmin(const SegmentedArgminLaunch& a) {
+  const index_t S = a.S;
   if (S < 0) throw std::invalid_argument("`S` must be non-negative, got " + std::to_string(S));
   if (S == 0) return;
   if (S > 0x7fffffff) throw std::invalid_argument("`S` is too large for one launch");
-  if (!offsets) throw std::invalid_argument("`offsets_ptr` is null");
-  if (!out_index) throw std::invalid_argument("`out_index_ptr` is null");
-  if (!out_value) throw std::invalid_argument("`out_value_ptr` is null");
-  // values_ptr may be null when every segment is empty (an empty array has no allocation).
-  segmented_argmin_kernel<<<static_cast<unsigned>(S), kSegThreads, 0, as_stream(stream)>>>(
-      reinterpret_cast<const float*>(values), reinterpret_cast<const index_t*>(offsets),
-      reinterpret_cast<index_t*>(out_index), reinterpret_cast<float*>(out_value));
+  if (!a.offsets) throw std::invalid_argument("`offsets_ptr` is null");
+  if (!a.out_index) throw std::invalid_argument("`out_index_ptr` is null");
+  if (!a.out_value) throw std::invalid_argument("`out_value_ptr` is null");
+  // values may be null when every segment is empty (an empty array has no allocation).
+  segmented_argmin_kernel<<<static_cast<unsigned>(S), kSegThreads, 0, as_stream(a.stream)>>>(a.values, a.offsets,
+                                                                                             a.out_index, a.out_value);
   SPK_CUDA_CHECK_LAUNCH();
 }
 

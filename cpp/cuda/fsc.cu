@@ -109,9 +109,14 @@ __global__ void fsc_reduce_kernel(const double* __restrict__ partial, int blocks
   sums[j] = v;
 }
 
-template <typename C>
-void launch(std::uintptr_t f1, std::uintptr_t f2, index_t nz, index_t ny, index_t nx, double az,
-            double ay, double ax, int n_shells, std::uintptr_t sums, cudaStream_t stream) {
+// C: float2 / double2, the device view of std::complex<T> (same layout).
+template <typename C, typename T>
+void launch(const FscLaunch<T>& a) {
+  const index_t nz = a.nz, ny = a.ny, nx = a.nx;
+  const int n_shells = a.n_shells;
+  if (nz <= 0 || ny <= 0 || nx <= 0 || n_shells <= 0)
+    throw std::invalid_argument("fsc: sizes and `n_shells` must be positive");
+  cudaStream_t stream = reinterpret_cast<cudaStream_t>(a.stream);
   const index_t total = nz * ny * (nx / 2 + 1);
   const int row = n_shells * kFscSums;
   index_t want = (total + kThreads * 4 - 1) / (kThreads * 4);
@@ -129,27 +134,18 @@ void launch(std::uintptr_t f1, std::uintptr_t f2, index_t nz, index_t ny, index_
   double* partial = nullptr;
   SPK_CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&partial),
                                  sizeof(double) * static_cast<std::size_t>(blocks) * row, stream));
-  fsc_partial_kernel<C><<<blocks, kThreads, smem, stream>>>(reinterpret_cast<const C*>(f1),
-                                                            reinterpret_cast<const C*>(f2), nz, ny, nx, az,
-                                                            ay, ax, n_shells, partial);
+  fsc_partial_kernel<C><<<blocks, kThreads, smem, stream>>>(reinterpret_cast<const C*>(a.f1),
+                                                            reinterpret_cast<const C*>(a.f2), nz, ny, nx, a.az,
+                                                            a.ay, a.ax, n_shells, partial);
   SPK_CUDA_CHECK_LAUNCH();
-  fsc_reduce_kernel<<<(row + 255) / 256, 256, 0, stream>>>(partial, blocks, row, reinterpret_cast<double*>(sums));
+  fsc_reduce_kernel<<<(row + 255) / 256, 256, 0, stream>>>(partial, blocks, row, a.sums);
   SPK_CUDA_CHECK_LAUNCH();
   SPK_CUDA_CHECK(cudaFreeAsync(partial, stream));
 }
 
 }  // namespace
 
-void fsc_accumulate(std::uintptr_t f1, std::uintptr_t f2, bool single, std::int64_t nz,
-                    std::int64_t ny, std::int64_t nx, double az, double ay, double ax, int n_shells,
-                    std::uintptr_t sums, std::uintptr_t stream) {
-  if (nz <= 0 || ny <= 0 || nx <= 0 || n_shells <= 0)
-    throw std::invalid_argument("fsc: sizes and `n_shells` must be positive");
-  cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
-  if (single)
-    launch<float2>(f1, f2, nz, ny, nx, az, ay, ax, n_shells, sums, s);
-  else
-    launch<double2>(f1, f2, nz, ny, nx, az, ay, ax, n_shells, sums, s);
-}
+void fsc_accumulate(const FscLaunch<float>& a) { launch<float2>(a); }
+void fsc_accumulate(const FscLaunch<double>& a) { launch<double2>(a); }
 
 }  // namespace spk::cuda

@@ -13,15 +13,23 @@
 //   axis 3 and accumulates its cells in registers, visiting the staged points in order: no
 //   atomics, and the same additions in the same order on every run.
 // - spread "scatter": the baseline; one thread per point, atomicAdd into the zeroed grid.
+// - weights: the ES kernel (beta > 0) is evaluated directly (exp and sqrt are cheap here); the
+//   PSWF (beta < 0) from the CPU path's Horner table (spk/nufft_horner.h), fitted once per
+//   (w, beta) on the host and copied to the device for each launch: evaluating the PSWF directly
+//   is an eigenvalue solve and w + 1 Legendre series per axis and point.
 #include <cub/device/device_radix_sort.cuh>
 
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "cuda/check.cuh"
 #include "cuda/nufft.h"
 #include "spk/nufft.h"
+#include "spk/nufft_horner.h"
 
 namespace spk::cuda {
 namespace {
@@ -50,6 +58,65 @@ unsigned blocks_for(std::int64_t n, int threads) {
   if (b > 0x7fffffff) throw std::invalid_argument("nufft: too many points for one launch; batch them");
   return static_cast<unsigned>(b);
 }
+
+// ---- kernel weights -------------------------------------------------------------------------
+
+// What a kernel needs to evaluate one axis's weights: the PSWF's Horner table (device memory,
+// stride_for(w) columns, deg + 1 rows) or, when coef is null, the ES shape beta.
+template <typename T>
+struct KernelWeights {
+  T beta = 0;
+  const T* coef = nullptr;
+  int deg = 0;
+};
+
+// The W weights of support offset u into out[0, S), S = stride_for(W) >= W.
+template <typename T, int S>
+__device__ __forceinline__ void axis_weights(const KernelWeights<T>& k, T u, int W, T* out) {
+  if (k.coef != nullptr)
+    m::weights_horner<T, S>(u, W, k.deg, k.coef, out);
+  else
+    m::weights_direct(u, W, k.beta, out);
+}
+
+// The host fit of (w, beta), made once per process and kept (a few KB per kernel shape).
+template <typename T>
+const m::Horner<T>& cached_horner(int w, double beta) {
+  static std::mutex mu;
+  static std::map<std::pair<int, double>, m::Horner<T>> fits;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = fits.find({w, beta});
+  if (it == fits.end()) it = fits.emplace(std::make_pair(w, beta), m::make_horner<T>(w, beta)).first;
+  return it->second;
+}
+
+// The launch's KernelWeights; for the PSWF the table is copied into a stream-ordered allocation
+// freed, stream-ordered too, when this goes out of scope after the launches.
+template <typename T>
+class LaunchWeights {
+ public:
+  LaunchWeights(int w, double beta, cudaStream_t st) : st_(st) {
+    kw.beta = static_cast<T>(beta);
+    if (beta < 0) {
+      const m::Horner<T>& h = cached_horner<T>(w, beta);
+      const std::size_t bytes = sizeof(T) * h.coef.size();
+      SPK_CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&dev_), bytes, st));
+      SPK_CUDA_CHECK(cudaMemcpyAsync(dev_, h.coef.data(), bytes, cudaMemcpyHostToDevice, st));
+      kw.coef = dev_;
+      kw.deg = h.deg;
+    }
+  }
+  ~LaunchWeights() {
+    if (dev_) cudaFreeAsync(dev_, st_);
+  }
+  LaunchWeights(const LaunchWeights&) = delete;
+  LaunchWeights& operator=(const LaunchWeights&) = delete;
+  KernelWeights<T> kw;
+
+ private:
+  cudaStream_t st_;
+  T* dev_ = nullptr;
+};
 
 // ---- setpts -------------------------------------------------------------------------------
 
@@ -127,16 +194,17 @@ void setpts_t(const T* x, const T* y, const T* z, std::int64_t M, index_t n1, in
 template <typename T, int W>
 __global__ void interp_kernel(const T* __restrict__ x, const T* __restrict__ y, const T* __restrict__ z,
                               const typename Cx<T>::type* __restrict__ fine, std::int64_t V, std::int64_t M,
-                              const std::int64_t* __restrict__ perm, index_t n1, index_t n2, index_t n3, T beta,
-                              typename Cx<T>::type* __restrict__ c) {
+                              const std::int64_t* __restrict__ perm, index_t n1, index_t n2, index_t n3,
+                              KernelWeights<T> kw, typename Cx<T>::type* __restrict__ c) {
   const std::int64_t s = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
   if (s >= M) return;
   const std::int64_t p = perm[s];
   const auto a1 = m::axis_point(x[p], n1, W), a2 = m::axis_point(y[p], n2, W), a3 = m::axis_point(z[p], n3, W);
-  T w1[W], w2[W], w3[W];
-  m::weights_direct(a1.u, W, beta, w1);
-  m::weights_direct(a2.u, W, beta, w2);
-  m::weights_direct(a3.u, W, beta, w3);
+  constexpr int S = m::stride_for(W);
+  T w1[S], w2[S], w3[S];
+  axis_weights<T, S>(kw, a1.u, W, w1);
+  axis_weights<T, S>(kw, a2.u, W, w2);
+  axis_weights<T, S>(kw, a3.u, W, w3);
   const index_t N = n1 * n2 * n3;
   for (std::int64_t v = 0; v < V; ++v) {
     const typename Cx<T>::type* g = fine + v * N;
@@ -178,16 +246,17 @@ __global__ void interp_kernel(const T* __restrict__ x, const T* __restrict__ y, 
 template <typename T, int W>
 __global__ void scatter_kernel(const T* __restrict__ x, const T* __restrict__ y, const T* __restrict__ z,
                                const typename Cx<T>::type* __restrict__ c, std::int64_t V, std::int64_t M,
-                               const std::int64_t* __restrict__ perm, index_t n1, index_t n2, index_t n3, T beta,
-                               T* __restrict__ fine) {
+                               const std::int64_t* __restrict__ perm, index_t n1, index_t n2, index_t n3,
+                               KernelWeights<T> kw, T* __restrict__ fine) {
   const std::int64_t s = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
   if (s >= M) return;
   const std::int64_t p = perm[s];
   const auto a1 = m::axis_point(x[p], n1, W), a2 = m::axis_point(y[p], n2, W), a3 = m::axis_point(z[p], n3, W);
-  T w1[W], w2[W], w3[W];
-  m::weights_direct(a1.u, W, beta, w1);
-  m::weights_direct(a2.u, W, beta, w2);
-  m::weights_direct(a3.u, W, beta, w3);
+  constexpr int S = m::stride_for(W);
+  T w1[S], w2[S], w3[S];
+  axis_weights<T, S>(kw, a1.u, W, w1);
+  axis_weights<T, S>(kw, a2.u, W, w2);
+  axis_weights<T, S>(kw, a3.u, W, w3);
   const index_t N = n1 * n2 * n3;
   for (std::int64_t v = 0; v < V; ++v) {
     const auto cv = c[v * M + p];
@@ -235,12 +304,13 @@ __device__ int reach_bins(index_t a, index_t len, index_t n, index_t bs, int w, 
 constexpr int kGatherZ = 16;   // tile cells per thread along axis 3 (registers)
 constexpr int kReachCap = 64;  // bins per axis reaching one tile; more only if bins are < w/2 wide
 
-template <typename T, int BZ>
+// S = stride_for(W): the register scratch of one axis's weights before they are staged.
+template <typename T, int BZ, int S>
 __global__ void gather_kernel(int W, const T* __restrict__ x, const T* __restrict__ y, const T* __restrict__ z,
                               const typename Cx<T>::type* __restrict__ c, std::int64_t V, std::int64_t M,
                               const std::int64_t* __restrict__ perm, const std::int64_t* __restrict__ offsets,
-                              index_t n1, index_t n2, index_t n3, index_t bs1, index_t bs2, index_t bs3, T beta,
-                              typename Cx<T>::type* __restrict__ fine) {
+                              index_t n1, index_t n2, index_t n3, index_t bs1, index_t bs2, index_t bs3,
+                              KernelWeights<T> kw, typename Cx<T>::type* __restrict__ fine) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
   T* sw1 = reinterpret_cast<T*>(smem_raw);  // [kStage][W] each
   T* sw2 = sw1 + kStage * W;
@@ -309,16 +379,21 @@ __global__ void gather_kernel(int W, const T* __restrict__ x, const T* __restric
               if (lane == 0) warp_count[warp] = __popc(mask);
               // Both staging warps must publish their counts before either uses them; a named
               // barrier over the kStage staging threads only.
+#if defined(SPK_HOST_EXEC)
+              spk_host_named_barrier(1, kStage);  // tests: cpp/testing executes this on the CPU
+#else
               asm volatile("bar.sync 1, %0;" ::"n"(kStage) : "memory");
+#endif
               int pos = __popc(mask & ((1u << lane) - 1u));
               for (int q = 0; q < warp; ++q) pos += warp_count[q];
               if (meets) {
-                T* d1 = sw1 + pos * W;
-                T* d2 = sw2 + pos * W;
-                T* d3 = sw3 + pos * W;
-                m::weights_direct(a1.u, W, beta, d1);
-                m::weights_direct(a2.u, W, beta, d2);
-                m::weights_direct(a3.u, W, beta, d3);
+                T t[S];
+                axis_weights<T, S>(kw, a1.u, W, t);
+                for (int j = 0; j < W; ++j) sw1[pos * W + j] = t[j];
+                axis_weights<T, S>(kw, a2.u, W, t);
+                for (int j = 0; j < W; ++j) sw2[pos * W + j] = t[j];
+                axis_weights<T, S>(kw, a3.u, W, t);
+                for (int j = 0; j < W; ++j) sw3[pos * W + j] = t[j];
                 const auto cv = c[v * M + p];
                 scr[pos] = cv.x;
                 sci[pos] = cv.y;
@@ -372,12 +447,13 @@ __global__ void gather_kernel(int W, const T* __restrict__ x, const T* __restric
 template <typename T, int W>
 void spread_w(const T* x, const T* y, const T* z, const typename Cx<T>::type* c, std::int64_t V, std::int64_t M,
               const std::int64_t* perm, const std::int64_t* offsets, index_t n1, index_t n2, index_t n3,
-              index_t bs1, index_t bs2, index_t bs3, T beta, bool gather, typename Cx<T>::type* fine,
+              index_t bs1, index_t bs2, index_t bs3, double beta, bool gather, typename Cx<T>::type* fine,
               cudaStream_t st) {
   if (!gather) {
     SPK_CUDA_CHECK(cudaMemsetAsync(fine, 0, sizeof(typename Cx<T>::type) * V * n1 * n2 * n3, st));
     if (M == 0) return;
-    scatter_kernel<T, W><<<blocks_for(M, kThreads), kThreads, 0, st>>>(x, y, z, c, V, M, perm, n1, n2, n3, beta,
+    const LaunchWeights<T> lw(W, beta, st);
+    scatter_kernel<T, W><<<blocks_for(M, kThreads), kThreads, 0, st>>>(x, y, z, c, V, M, perm, n1, n2, n3, lw.kw,
                                                                         reinterpret_cast<T*>(fine));
     SPK_CUDA_CHECK_LAUNCH();
     return;
@@ -390,140 +466,109 @@ void spread_w(const T* x, const T* y, const T* z, const typename Cx<T>::type* c,
   if (threads < kStage) threads = kStage;
   const std::size_t smem = sizeof(T) * (3 * kStage * W + 2 * kStage) + sizeof(int) * 3 * kStage;
   const dim3 grid(static_cast<unsigned>(ntiles), static_cast<unsigned>(V < 65535 ? V : 65535));
-  gather_kernel<T, kGatherZ><<<grid, threads, smem, st>>>(W, x, y, z, c, V, M, perm, offsets, n1, n2, n3, bs1,
-                                                         bs2, bs3, beta, fine);
+  const LaunchWeights<T> lw(W, beta, st);
+  gather_kernel<T, kGatherZ, m::stride_for(W)><<<grid, threads, smem, st>>>(W, x, y, z, c, V, M, perm, offsets, n1,
+                                                                           n2, n3, bs1, bs2, bs3, lw.kw, fine);
   SPK_CUDA_CHECK_LAUNCH();
 }
 
 template <typename T, int W>
 void interp_w(const T* x, const T* y, const T* z, const typename Cx<T>::type* fine, std::int64_t V,
-              std::int64_t M, const std::int64_t* perm, index_t n1, index_t n2, index_t n3, T beta,
+              std::int64_t M, const std::int64_t* perm, index_t n1, index_t n2, index_t n3, double beta,
               typename Cx<T>::type* c, cudaStream_t st) {
   if (M == 0) return;
-  interp_kernel<T, W><<<blocks_for(M, kThreads), kThreads, 0, st>>>(x, y, z, fine, V, M, perm, n1, n2, n3, beta, c);
+  const LaunchWeights<T> lw(W, beta, st);
+  interp_kernel<T, W><<<blocks_for(M, kThreads), kThreads, 0, st>>>(x, y, z, fine, V, M, perm, n1, n2, n3, lw.kw, c);
   SPK_CUDA_CHECK_LAUNCH();
 }
 
 #define SPK_NUFFT_WIDTHS(X) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15) X(16)
 
-template <typename T>
-void spread_t(std::uintptr_t x, std::uintptr_t y, std::uintptr_t z, std::uintptr_t c, std::int64_t V,
-              std::int64_t M, std::uintptr_t perm, std::uintptr_t offsets, index_t n1, index_t n2, index_t n3,
-              index_t bs1, index_t bs2, index_t bs3, int w, double beta, bool gather, std::uintptr_t fine,
-              cudaStream_t st) {
-  using C = typename Cx<T>::type;
-  const auto* px = reinterpret_cast<const T*>(x);
-  const auto* py = reinterpret_cast<const T*>(y);
-  const auto* pz = reinterpret_cast<const T*>(z);
-  const auto* pc = reinterpret_cast<const C*>(c);
-  const auto* pp = reinterpret_cast<const std::int64_t*>(perm);
-  const auto* po = reinterpret_cast<const std::int64_t*>(offsets);
-  auto* pf = reinterpret_cast<C*>(fine);
-  switch (w) {
-#define SPK_CASE(k)                                                                                           \
-  case k:                                                                                                     \
-    return spread_w<T, k>(px, py, pz, pc, V, M, pp, po, n1, n2, n3, bs1, bs2, bs3, static_cast<T>(beta), gather, \
-                          pf, st);
-    SPK_NUFFT_WIDTHS(SPK_CASE)
-#undef SPK_CASE
-    default:
-      throw std::invalid_argument("`w` must be in [2, 16], got " + std::to_string(w));
-  }
-}
-
-template <typename T>
-void interp_t(std::uintptr_t x, std::uintptr_t y, std::uintptr_t z, std::uintptr_t fine, std::int64_t V,
-              std::int64_t M, std::uintptr_t perm, index_t n1, index_t n2, index_t n3, int w, double beta,
-              std::uintptr_t c, cudaStream_t st) {
-  using C = typename Cx<T>::type;
-  const auto* px = reinterpret_cast<const T*>(x);
-  const auto* py = reinterpret_cast<const T*>(y);
-  const auto* pz = reinterpret_cast<const T*>(z);
-  const auto* pf = reinterpret_cast<const C*>(fine);
-  const auto* pp = reinterpret_cast<const std::int64_t*>(perm);
-  auto* pc = reinterpret_cast<C*>(c);
-  switch (w) {
-#define SPK_CASE(k) \
-  case k:           \
-    return interp_w<T, k>(px, py, pz, pf, V, M, pp, n1, n2, n3, static_cast<T>(beta), pc, st);
-    SPK_NUFFT_WIDTHS(SPK_CASE)
-#undef SPK_CASE
-    default:
-      throw std::invalid_argument("`w` must be in [2, 16], got " + std::to_string(w));
-  }
-}
-
-void check_common(std::int64_t V, std::int64_t M, int prec) {
-  if (prec != 4 && prec != 8) throw std::invalid_argument("`dtype` must be 'f32' or 'f64'");
+void check_common(std::int64_t V, std::int64_t M) {
   if (M < 0) throw std::invalid_argument("`M` must be >= 0");
   if (V < 1) throw std::invalid_argument("`V` must be >= 1");
 }
 
-void check_ptr(std::uintptr_t p, const char* name) {
-  if (p == 0) throw std::invalid_argument(std::string("`") + name + "` is a null pointer");
+void check_ptr(const void* p, const char* name) {
+  if (p == nullptr) throw std::invalid_argument(std::string("`") + name + "` is a null pointer");
+}
+
+// The checks spreading and interpolation share: sizes, and the points when there are any.
+template <typename T>
+void check_kernel_args(const NufftKernelArgs<T>& a) {
+  check_common(a.V, a.M);
+  if (a.M > 0) {
+    check_ptr(a.x, "x_ptr");
+    check_ptr(a.y, "y_ptr");
+    check_ptr(a.z, "z_ptr");
+    check_ptr(a.perm, "perm_ptr");
+  }
+}
+
+template <typename T>
+void spread_t(const NufftSpreadLaunch<T>& a) {
+  using C = typename Cx<T>::type;  // the device view of std::complex<T> (same layout)
+  check_kernel_args(a);
+  check_ptr(a.fine, "fine_ptr");
+  check_ptr(a.bin_offsets, "bin_offsets_ptr");
+  if (a.M > 0) check_ptr(a.c, "c_ptr");
+  const auto* pc = reinterpret_cast<const C*>(a.c);
+  auto* pf = reinterpret_cast<C*>(a.fine);
+  cudaStream_t st = as_stream(a.stream);
+  switch (a.w) {
+#define SPK_CASE(k)                                                                                                 \
+  case k:                                                                                                           \
+    return spread_w<T, k>(a.x, a.y, a.z, pc, a.V, a.M, a.perm, a.bin_offsets, a.n1, a.n2, a.n3, a.bs1, a.bs2, a.bs3, \
+                          a.beta, a.gather, pf, st);
+    SPK_NUFFT_WIDTHS(SPK_CASE)
+#undef SPK_CASE
+    default:
+      throw std::invalid_argument("`w` must be in [2, 16], got " + std::to_string(a.w));
+  }
+}
+
+template <typename T>
+void interp_t(const NufftInterpLaunch<T>& a) {
+  using C = typename Cx<T>::type;
+  check_kernel_args(a);
+  if (a.M > 0) {
+    check_ptr(a.fine, "fine_ptr");
+    check_ptr(a.c, "c_ptr");
+  }
+  const auto* pf = reinterpret_cast<const C*>(a.fine);
+  auto* pc = reinterpret_cast<C*>(a.c);
+  cudaStream_t st = as_stream(a.stream);
+  switch (a.w) {
+#define SPK_CASE(k) \
+  case k:           \
+    return interp_w<T, k>(a.x, a.y, a.z, pf, a.V, a.M, a.perm, a.n1, a.n2, a.n3, a.beta, pc, st);
+    SPK_NUFFT_WIDTHS(SPK_CASE)
+#undef SPK_CASE
+    default:
+      throw std::invalid_argument("`w` must be in [2, 16], got " + std::to_string(a.w));
+  }
+}
+
+template <typename T>
+void setpts_checked(const NufftSetptsLaunch<T>& a) {
+  check_common(1, a.M);
+  check_ptr(a.bin_offsets, "bin_offsets_ptr");
+  if (a.M > 0) {
+    check_ptr(a.x, "x_ptr");
+    check_ptr(a.y, "y_ptr");
+    check_ptr(a.z, "z_ptr");
+    check_ptr(a.perm, "perm_ptr");
+  }
+  setpts_t(a.x, a.y, a.z, a.M, a.n1, a.n2, a.n3, a.bs1, a.bs2, a.bs3, a.perm, a.bin_offsets, as_stream(a.stream));
 }
 
 }  // namespace
 
-void nufft_setpts(std::uintptr_t x, std::uintptr_t y, std::uintptr_t z, std::int64_t M, std::int64_t n1,
-                  std::int64_t n2, std::int64_t n3, std::int64_t bs1, std::int64_t bs2, std::int64_t bs3,
-                  int prec, std::uintptr_t perm, std::uintptr_t bin_offsets, std::uintptr_t stream) {
-  check_common(1, M, prec);
-  check_ptr(bin_offsets, "bin_offsets_ptr");
-  if (M > 0) {
-    check_ptr(x, "x_ptr");
-    check_ptr(y, "y_ptr");
-    check_ptr(z, "z_ptr");
-    check_ptr(perm, "perm_ptr");
-  }
-  auto* pp = reinterpret_cast<std::int64_t*>(perm);
-  auto* po = reinterpret_cast<std::int64_t*>(bin_offsets);
-  if (prec == 4)
-    setpts_t(reinterpret_cast<const float*>(x), reinterpret_cast<const float*>(y), reinterpret_cast<const float*>(z),
-             M, n1, n2, n3, bs1, bs2, bs3, pp, po, as_stream(stream));
-  else
-    setpts_t(reinterpret_cast<const double*>(x), reinterpret_cast<const double*>(y),
-             reinterpret_cast<const double*>(z), M, n1, n2, n3, bs1, bs2, bs3, pp, po, as_stream(stream));
-}
-
-void nufft_spread(std::uintptr_t x, std::uintptr_t y, std::uintptr_t z, std::uintptr_t c, std::int64_t V,
-                  std::int64_t M, std::uintptr_t perm, std::uintptr_t bin_offsets, std::int64_t n1,
-                  std::int64_t n2, std::int64_t n3, std::int64_t bs1, std::int64_t bs2, std::int64_t bs3,
-                  int w, double beta, int prec, bool gather, std::uintptr_t fine, std::uintptr_t stream) {
-  check_common(V, M, prec);
-  check_ptr(fine, "fine_ptr");
-  check_ptr(bin_offsets, "bin_offsets_ptr");
-  if (M > 0) {
-    check_ptr(x, "x_ptr");
-    check_ptr(y, "y_ptr");
-    check_ptr(z, "z_ptr");
-    check_ptr(c, "c_ptr");
-    check_ptr(perm, "perm_ptr");
-  }
-  if (prec == 4)
-    spread_t<float>(x, y, z, c, V, M, perm, bin_offsets, n1, n2, n3, bs1, bs2, bs3, w, beta, gather, fine,
-                    as_stream(stream));
-  else
-    spread_t<double>(x, y, z, c, V, M, perm, bin_offsets, n1, n2, n3, bs1, bs2, bs3, w, beta, gather, fine,
-                     as_stream(stream));
-}
-
-void nufft_interp(std::uintptr_t x, std::uintptr_t y, std::uintptr_t z, std::uintptr_t fine, std::int64_t V,
-                  std::int64_t M, std::uintptr_t perm, std::int64_t n1, std::int64_t n2, std::int64_t n3,
-                  int w, double beta, int prec, std::uintptr_t c, std::uintptr_t stream) {
-  check_common(V, M, prec);
-  if (M > 0) {
-    check_ptr(x, "x_ptr");
-    check_ptr(y, "y_ptr");
-    check_ptr(z, "z_ptr");
-    check_ptr(fine, "fine_ptr");
-    check_ptr(perm, "perm_ptr");
-    check_ptr(c, "c_ptr");
-  }
-  if (prec == 4)
-    interp_t<float>(x, y, z, fine, V, M, perm, n1, n2, n3, w, beta, c, as_stream(stream));
-  else
-    interp_t<double>(x, y, z, fine, V, M, perm, n1, n2, n3, w, beta, c, as_stream(stream));
-}
+void nufft_setpts(const NufftSetptsLaunch<float>& a) { setpts_checked(a); }
+void nufft_setpts(const NufftSetptsLaunch<double>& a) { setpts_checked(a); }
+void nufft_spread(const NufftSpreadLaunch<float>& a) { spread_t(a); }
+void nufft_spread(const NufftSpreadLaunch<double>& a) { spread_t(a); }
+void nufft_interp(const NufftInterpLaunch<float>& a) { interp_t(a); }
+void nufft_interp(const NufftInterpLaunch<double>& a) { interp_t(a); }
 
 }  // namespace spk::cuda

@@ -30,4 +30,11 @@ void memcpy_d2d(std::uintptr_t dst, std::uintptr_t src, std::size_t nbytes, std:
 void stream_synchronize(std::uintptr_t stream);
 void device_synchronize();
 
+// A device pointer handed over as an integer (from Python or ctypes), typed for a launcher's
+// argument struct.
+template <class T>
+T* device_ptr(std::uintptr_t p) {
+  return reinterpret_cast<T*>(p);
+}
+
 }  // namespace spk::cuda

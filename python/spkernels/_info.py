@@ -17,7 +17,8 @@ def info() -> dict:
         whether CUDA was compiled, its version and architectures, OpenMP, compiler, kernel
         families); ``gpus`` (name, compute capability, memory of each visible device);
         ``backends`` (usable names in ``auto`` order) and ``unavailable`` (name → reason);
-        ``cpu_threads``; ``numba`` and ``cupy`` versions when installed.
+        ``cpu_threads``; ``numba`` and ``cupy`` versions when installed; ``tuning`` (the tuning
+        cache file, whether tuning is on, this machine's tuned configurations).
     """
     from . import __version__
 
@@ -41,6 +42,12 @@ def info() -> dict:
         except ImportError:
             out[mod] = None
     out["cuda_simulator"] = _backends.cuda_simulator()
+    try:
+        from .tuning.cli import summary
+
+        out["tuning"] = summary()
+    except Exception as exc:  # noqa: BLE001 (a broken cache must not break `spkernels info`)
+        out["tuning"] = {"error": str(exc)}
     return out
 
 
@@ -70,4 +77,12 @@ def format_info(d: dict) -> str:
         lines.append(f"    {b:<11} unavailable: {why}")
     lines.append(f"  CPU threads   : {d['cpu_threads']}")
     lines.append(f"  numba {d['numba'] or 'missing'}, cupy {d['cupy'] or 'not installed'}")
+    t = d.get("tuning") or {}
+    if "error" in t:
+        lines.append(f"  tuning        : cache unreadable ({t['error']})")
+    elif t:
+        state = "" if t["enabled"] else " (SPK_TUNING=off: kernels use their defaults)"
+        what = (f"{t['entries']} tuned configuration(s) for {t['machine']} ({', '.join(t['families'])})"
+                if t["entries"] else f"no tuned configurations for {t['machine']} (run `spkernels tune`)")
+        lines.append(f"  tuning        : {what} in {t['cache']}{state}")
     return "\n".join(lines)

@@ -4,8 +4,11 @@
 //
 // Conventions: a point x in [-pi, pi) sits at fine-grid coordinate
 // t = x * n / (2 pi) in [-n/2, n/2); its w support cells are l0, ..., l0 + w - 1 (mod n) with
-// l0 = ceil(t - w/2), and the weight of cell l0 + j is phi((l0 + j - t) / (w/2)) for the
-// exponential-of-semicircle kernel phi(z) = exp(beta (sqrt(1 - z^2) - 1)).
+// l0 = ceil(t - w/2), and the weight of cell l0 + j is phi((l0 + j - t) / (w/2)). The kernel
+// phi is named by one shape number beta: beta > 0 is the exponential of semicircle (ES)
+// phi(z) = exp(beta (sqrt(1 - z^2) - 1)); beta < 0 is the prolate spheroidal wave function of
+// order 0 and bandwidth c = -beta, psi_0^c(z) / psi_0^c(0) (see pswf_chi0 / pswf_sum).
+// Twin: python/spkernels/backends/numba_math/nufft.py (same names, same arithmetic).
 #pragma once
 
 #include <cmath>
@@ -17,6 +20,7 @@ namespace spk::nufft {
 // Host code needs the float overloads from std::; nvcc provides the same names in device code.
 using std::ceil;
 using std::exp;
+using std::fabs;
 using std::floor;
 using std::sqrt;
 
@@ -100,11 +104,130 @@ SPK_HD T es_kernel(T z, T beta) {
   return s > static_cast<T>(0) ? exp(beta * (sqrt(s) - static_cast<T>(1))) : static_cast<T>(0);
 }
 
-// The w weights of one axis, evaluated directly (what the GPU uses: exp and sqrt are cheap there).
+// ---- PSWF (prolate spheroidal wave function psi_0^c), from its even Legendre series ---------
+// psi = sum_k d_k P_k(z), k even. The prolate operator -((1 - z^2) psi')' + c^2 z^2 psi = chi psi
+// is tridiagonal in that basis; chi_0 comes from Newton on its determinant, the d_k from the
+// backward (Miller) recurrence fused with Clenshaw's sum, so no array is needed (the GPU runs it
+// per point and axis). Always in double: the kernel's shape must not depend on T.
+
+// Even terms kept for bandwidth c (the last ones are below 1e-17 of the first).
+SPK_HD int pswf_terms(double c) { return 13 + static_cast<int>(0.5 * c); }
+
+SPK_HD double pswf_diag(double k, double c2) {
+  return k * (k + 1.0) + c2 * (2.0 * k * k + 2.0 * k - 1.0) / ((2.0 * k - 1.0) * (2.0 * k + 3.0));
+}
+// z^2 P_k = up(k) P_{k+2} + (...) P_k + down(k) P_{k-2}
+SPK_HD double pswf_up(double k) { return (k + 1.0) * (k + 2.0) / ((2.0 * k + 1.0) * (2.0 * k + 3.0)); }
+SPK_HD double pswf_down(double k) { return k * (k - 1.0) / ((2.0 * k - 1.0) * (2.0 * k + 1.0)); }
+
+// Newton on det(T - chi I) from chi = max(0, c - 1) <= chi_0 (measured 0 < c - chi_0 < 0.88 for
+// 0 < c <= 40): left of a real-rooted polynomial's smallest root Newton rises monotonically to
+// it; d/dchi log|det| = sum q_i' / q_i over the pivots q_i. Returns -1 when the start is not
+// below chi_0 (then the caller bisects).
+SPK_HD double pswf_chi0_newton(double c) {
+  const int K = pswf_terms(c);
+  const double c2 = c * c;
+  double x = c - 1.0 > 0.0 ? c - 1.0 : 0.0;
+  for (int it = 0; it < 60; ++it) {
+    double q = pswf_diag(0.0, c2) - x;
+    if (q <= 0.0) return it > 0 ? x : -1.0;
+    double dq = -1.0, s = dq / q;
+    for (int i = 1; i < K; ++i) {
+      const double k = 2.0 * i;
+      const double r = c2 * c2 * pswf_up(k - 2.0) * pswf_down(k) / q;
+      const double qn = pswf_diag(k, c2) - x - r;
+      if (qn <= 0.0) return it > 0 ? x : -1.0;  // rounding put x at chi_0
+      dq = -1.0 + r * dq / q;
+      q = qn;
+      s += dq / q;
+    }
+    const double step = -1.0 / s;
+    x += step;
+    if (step <= 1e-16 * (x > 1.0 ? x : 1.0)) return x;
+  }
+  return x;
+}
+
+// Bisection on [0, c^2/3] (the operator is positive; c^2/3 is P_0's Rayleigh quotient); a
+// negative pivot of T - chi I means an eigenvalue below chi.
+SPK_HD double pswf_chi0_bisect(double c) {
+  const int K = pswf_terms(c);
+  const double c2 = c * c;
+  double lo = 0.0, hi = c2 / 3.0;
+  for (int it = 0; it < 80; ++it) {
+    const double mid = 0.5 * (lo + hi);
+    if (mid <= lo || mid >= hi) break;
+    double q = pswf_diag(0.0, c2) - mid;
+    bool below = q < 0.0;
+    for (int i = 1; i < K && !below; ++i) {
+      const double k = 2.0 * i;
+      if (q == 0.0) q = 1e-300;
+      q = pswf_diag(k, c2) - mid - c2 * c2 * pswf_up(k - 2.0) * pswf_down(k) / q;
+      below = q < 0.0;
+    }
+    if (below)
+      hi = mid;
+    else
+      lo = mid;
+  }
+  return 0.5 * (lo + hi);
+}
+
+// Smallest eigenvalue chi_0 of the prolate operator of bandwidth c, to rounding.
+SPK_HD double pswf_chi0(double c) {
+  const double x = pswf_chi0_newton(c);
+  return x >= 0.0 ? x : pswf_chi0_bisect(c);
+}
+
+// Unnormalised psi_0^c(z) for z in [-1, 1] (the same arbitrary scale for every z).
+SPK_HD double pswf_sum(double z, double c, double chi) {
+  const int K = pswf_terms(c);
+  const double c2 = c * c;
+  double dk2 = 0.0, dk = 1.0, b1 = 0.0, b2 = 0.0;
+  for (int j = 2 * (K - 1) + 1; j >= 0; --j) {
+    const double coef = (j % 2 == 0) ? dk : 0.0;
+    const double b0 = coef + ((2.0 * j + 1.0) * z / (j + 1.0)) * b1 - ((j + 1.0) / (j + 2.0)) * b2;
+    b2 = b1;
+    b1 = b0;
+    if (j % 2 == 0 && j >= 2) {
+      const double k = static_cast<double>(j);
+      const double dm = -((pswf_diag(k, c2) - chi) * dk + c2 * pswf_down(k + 2.0) * dk2) / (c2 * pswf_up(k - 2.0));
+      dk2 = dk;
+      dk = dm;
+      if (fabs(dk) > 1e150) {
+        dk *= 1e-150;
+        dk2 *= 1e-150;
+        b1 *= 1e-150;
+        b2 *= 1e-150;
+      }
+    }
+  }
+  return b1;
+}
+
+// phi(z) for the kernel named by beta (ES for beta > 0, PSWF of bandwidth -beta for beta < 0).
+SPK_HD double kernel_value(double z, double beta) {
+  if (beta > 0.0) return es_kernel(z, beta);
+  if (z > 1.0 || z < -1.0) return 0.0;
+  const double c = -beta, chi = pswf_chi0(c);
+  return pswf_sum(z, c, chi) / pswf_sum(0.0, c, chi);
+}
+
+// The w weights of one axis, evaluated directly (what the GPU uses). ES: exp and sqrt are cheap
+// there; PSWF: one eigenvalue solve per call, then w + 1 series sums.
 template <typename T>
 SPK_HD void weights_direct(T u, int w, T beta, T* out) {
   const T inv_half = static_cast<T>(2) / static_cast<T>(w);
-  for (int j = 0; j < w; ++j) out[j] = es_kernel((u + static_cast<T>(j)) * inv_half, beta);
+  if (beta > static_cast<T>(0)) {
+    for (int j = 0; j < w; ++j) out[j] = es_kernel((u + static_cast<T>(j)) * inv_half, beta);
+    return;
+  }
+  const double c = -static_cast<double>(beta), chi = pswf_chi0(c);
+  const double inv0 = 1.0 / pswf_sum(0.0, c, chi);
+  for (int j = 0; j < w; ++j) {
+    const double zz = (static_cast<double>(u) + j) * (2.0 / w);
+    out[j] = (zz > 1.0 || zz < -1.0) ? static_cast<T>(0) : static_cast<T>(pswf_sum(zz, c, chi) * inv0);
+  }
 }
 
 // Piecewise-polynomial form of the same weights (what the CPU uses, where exp is the cost):

@@ -91,6 +91,26 @@ def _why_unavailable(name: str) -> str | None:
     return f"unknown backend {name!r}"
 
 
+def array_module(name: str):
+    """The array module a pipeline on backend `name` keeps its arrays in.
+
+    NumPy for the CPU backends and under the CUDA simulator (whose device memory is host
+    memory); CuPy for the GPU backends on a GPU, so images, slices, models and merges stay on
+    the device. A GPU backend without CuPy gets NumPy: the kernels then copy each call's
+    inputs in and results out, which is correct but pays a round trip per call.
+    """
+    if name not in GPU_BACKENDS:
+        import numpy
+
+        return numpy
+    try:
+        return load(name, "nufft").array_module()
+    except ImportError:
+        import numpy
+
+        return numpy
+
+
 def is_available(name: str) -> bool:
     """Whether backend `name` can run here."""
     return _why_unavailable(name) is None

@@ -62,6 +62,30 @@ def host_arrays():
     return np
 
 
+CUPY_HINT = "install spkernels[cuda12] or spkernels[cuda13] (CuPy provides the GPU FFT)"
+
+
+def always_available():
+    """``why_unavailable()`` of a backend family that needs nothing beyond the backend itself."""
+    return None
+
+
+def cupy_missing():
+    """None when CuPy imports, else the reason a GPU family that needs it cannot run."""
+    try:
+        import cupy  # noqa: F401
+    except ImportError:
+        return f"CuPy is not installed; {CUPY_HINT}"
+    return None
+
+
+def core_missing(symbol: str, what: str):
+    """None when ``_core`` has `symbol`, else why the family cannot run (built without `what`)."""
+    from . import core
+
+    return None if hasattr(core(), symbol) else f"spkernels._core was built without {what}"
+
+
 def no_point_limit(w):
     """``max_points(w)`` of a backend that takes any number of points per call."""
     return None

@@ -134,6 +134,46 @@ class SPIDataset:
     def __len__(self) -> int:
         return self.n_images
 
+    def binned(self, b: int) -> "SPIDataset":
+        """The data with each panel's pixels binned b x b (a 128² detector read as 64² with b = 2).
+
+        Photon counts add; a binned pixel's reciprocal position is the mean of its pixels', its
+        solid angle their sum and its polarization their mean. It is masked out unless all its
+        pixels are valid (a partly shadowed pixel's counts would not match its model). Rows and
+        columns beyond a multiple of b are dropped (logged). The ground truth (orientations,
+        density) is kept; the pixel index map becomes the default one of the binned panels.
+        """
+        if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b < 1:
+            raise ValueError(f"`binning` must be a positive integer, got {b!r}")
+        b = int(b)
+        if b == 1:
+            return self
+        panels, nx, ny = self.det_shape
+        if nx < b or ny < b:
+            raise ValueError(f"`binning` {b} exceeds the panel size {nx} x {ny}")
+        mx, my = nx // b, ny // b
+        if (mx * b, my * b) != (nx, ny):
+            import logging
+
+            logging.getLogger("spkernels.io").warning("binning %d: dropping %d row(s) and %d column(s) of each "
+                                                       "%d x %d panel", b, nx - mx * b, ny - my * b, nx, ny)
+
+        inten = self.intensities[..., : mx * b, : my * b].reshape(self.n_images, panels, mx, b, my, b)
+        ppr = self.pixel_position_reciprocal[:, : mx * b, : my * b].reshape(panels, mx, b, my, b, 3)
+        mask = None if self.mask is None else self.mask[:, : mx * b, : my * b].reshape(panels, mx, b, my, b)
+        pol = None if self.polarization is None else self.polarization[:, : mx * b, : my * b].reshape(
+            panels, mx, b, my, b)
+        sa = None if self.solid_angle is None else self.solid_angle[:, : mx * b, : my * b].reshape(
+            panels, mx, b, my, b)
+        from dataclasses import replace
+
+        return replace(self, intensities=inten.sum(axis=(3, 5)), pixel_position_reciprocal=ppr.mean(axis=(2, 4)),
+                       pixel_index_map=None,
+                       mask=None if mask is None else (mask > 0).all(axis=(2, 4)).astype(self.mask.dtype),
+                       polarization=None if pol is None else pol.mean(axis=(2, 4)),
+                       solid_angle=None if sa is None else sa.sum(axis=(2, 4)),
+                       attrs={**self.attrs, "binning": int(self.attrs.get("binning", 1)) * b})
+
 
 def _default_index_map(det_shape) -> np.ndarray:
     panels, nx, ny = det_shape
@@ -185,7 +225,8 @@ def write_spi_h5(path, data: SPIDataset, *, compression: str | None = "gzip", ov
     os.replace(tmp, p)
 
 
-def read_spi_h5(path, *, start: int = 0, stop: int | None = None, load_density: bool = True) -> SPIDataset:
+def read_spi_h5(path, *, start: int = 0, stop: int | None = None, load_density: bool = True,
+                binning: int = 1) -> SPIDataset:
     """Read an SPI dataset written by skopi or by :func:`write_spi_h5`.
 
     Parameters
@@ -195,6 +236,8 @@ def read_spi_h5(path, *, start: int = 0, stop: int | None = None, load_density: 
         Range of images to load (all by default), so large files can be read in parts.
     load_density : bool
         Also load the ground-truth ``density`` when present.
+    binning : int
+        Bin each panel's pixels ``binning`` x ``binning`` on reading (:meth:`SPIDataset.binned`).
 
     Raises
     ------
@@ -226,7 +269,7 @@ def read_spi_h5(path, *, start: int = 0, stop: int | None = None, load_density: 
         if "density" in f and "voxel_size" in f["density"].attrs:
             kw["voxel_size"] = float(f["density"].attrs["voxel_size"])
         extra = {k: f.attrs[k] for k in f.attrs if k not in known}
-    return SPIDataset(attrs=extra, **kw)
+    return SPIDataset(attrs=extra, **kw).binned(binning)
 
 
 # Keep the field list and the written names in step: every dataclass field except attrs is

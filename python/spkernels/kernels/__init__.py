@@ -5,7 +5,7 @@ out; GPU arrays (``__cuda_array_interface__``) in give GPU arrays out with no ho
 
 Families: orientation matching (:mod:`.distance`), NUFFT slicing and insertion (:mod:`.nufft`),
 conjugate gradient and the Toeplitz normal operator (:mod:`.cg`, :mod:`.toeplitz`), Fourier
-shell correlation (:mod:`.fsc`).
+shell correlation (:mod:`.fsc`), Fourier insertion with a blob and its adjoint (:mod:`.insertion`).
 """
 
 from .cg import CGResult, cg
@@ -19,6 +19,9 @@ from .distance import (
     segmented_argmin,
 )
 from .fsc import FSCResult, Resolution, fsc
+from .insertion import Blob, LaunchParams, blob_fourier
+from .insertion import extract as fourier_extract
+from .insertion import insert as fourier_insert
 from .nufft import Plan, nufft3d1, nufft3d2
 from .toeplitz import ToeplitzNormalOperator
 
@@ -27,13 +30,18 @@ __all__ = [
     "ERROR_BOUND",
     "ArgminAccumulator",
     "ArgminResult",
+    "Blob",
+    "LaunchParams",
     "FSCResult",
     "Plan",
     "Resolution",
     "ToeplitzNormalOperator",
     "cg",
     "distance_argmin",
+    "blob_fourier",
     "error_bound",
+    "fourier_extract",
+    "fourier_insert",
     "fsc",
     "nufft3d1",
     "nufft3d2",

@@ -29,7 +29,8 @@ import math
 import numpy as np
 
 from .. import backends as _backends
-from .._arrays import ensure_array, ensure_finite, ensure_nonempty, is_device_array, to_host
+from .._arrays import (ensure_array, ensure_finite, ensure_fits, ensure_int, ensure_nonempty, ensure_real,
+                       is_device_array, to_host)
 from ..backends import _shared
 from ..backends.numba_math import cg as _m
 
@@ -105,13 +106,17 @@ def _as_operator(name, op):
     raise TypeError(f"`{name}` must be callable, have a `matvec` method, or support `@`; got {type(op).__name__}")
 
 
-def _apply(name, op, v, eng, out_dtype):
-    """Apply a user operator to solver vector `v`; return a contiguous solver vector."""
-    out = op(eng.user_view(v))
+def _apply(name, op, v, eng, out_dtype, host_op):
+    """Apply a user operator to solver vector `v`; return a contiguous solver vector.
+
+    `host_op`: a GPU solver for a host `b`, whose operator is host code: it gets a host copy
+    of `v` and its (host) product is copied back, a round trip per application."""
+    arg = eng.user_view(v)
+    out = op(to_host(arg) if host_op else arg)
     if out is None:
         raise TypeError(f"`{name}` returned None; it must return the product as an array")
     if not (is_device_array(out) or hasattr(out, "copy_to_host")):  # Numba (and simulator) arrays
-        if eng.gpu:
+        if eng.gpu and not host_op:
             raise TypeError(f"`{name}` returned a host array to a GPU solver; return a device array (e.g. CuPy)")
         out = np.asarray(out)
     size = int(np.prod(out.shape))
@@ -147,9 +152,11 @@ def cg(A, b, *, x0=None, tol: float = 1e-5, atol: float = 0.0, maxiter: int = 10
     Parameters
     ----------
     A : callable, LinearOperator-like or matrix
-        ``A(v)``, ``A.matvec(v)`` or ``A @ v``; it receives arrays of `b`'s shape on the
-        solver's device (NumPy for CPU backends, CuPy for GPU ones; Numba device arrays on
-        ``numba-cuda`` without CuPy) and must return an array with as many elements.
+        ``A(v)``, ``A.matvec(v)`` or ``A @ v``; it receives arrays of `b`'s shape where `b`
+        lives (NumPy for host `b`; CuPy for device `b`, Numba device arrays on ``numba-cuda``
+        without CuPy) and must return an array with as many elements of the same kind. A GPU
+        backend asked for with a host `b` copies each application's vector to the host and the
+        product back: pass `b` on the device to keep the solve there.
     b : array
         Right-hand side of any shape; float64/complex128 by default, float32/complex64
         allowed; integer input is converted to float64. NaN/Inf raise ValueError.
@@ -185,7 +192,9 @@ def cg(A, b, *, x0=None, tol: float = 1e-5, atol: float = 0.0, maxiter: int = 10
     b = ensure_array("b", b)
     ensure_nonempty("b", b)
     dtype = np.dtype(b.dtype)
-    if dtype.kind in "iub":
+    if dtype.kind == "b":
+        raise TypeError("`b` must be float32, float64, complex64 or complex128 (or integer), got bool")
+    if dtype.kind in "iu":
         if on_device:
             raise TypeError(f"`b` must be float32, float64, complex64 or complex128, got {dtype.name}")
         b = np.asarray(b, dtype=np.float64)
@@ -193,27 +202,31 @@ def cg(A, b, *, x0=None, tol: float = 1e-5, atol: float = 0.0, maxiter: int = 10
     if dtype not in _DTYPES:
         raise TypeError(f"`b` must be float32, float64, complex64 or complex128, got {dtype.name}")
     ensure_finite("b", b)
-    try:
-        tol = float(tol)
-        atol = float(atol)
-    except (TypeError, ValueError):
-        raise TypeError("`tol` and `atol` must be numbers") from None
-    if not (math.isfinite(tol) and tol >= 0) or not (math.isfinite(atol) and atol >= 0):
-        raise ValueError(f"`tol` and `atol` must be finite and >= 0, got {tol} and {atol}")
-    if isinstance(maxiter, bool) or not isinstance(maxiter, (int, np.integer)) or maxiter < 0:
-        raise ValueError(f"`maxiter` must be an integer >= 0, got {maxiter!r}")
-    maxiter = int(maxiter)
-    if check_every is not None and (isinstance(check_every, bool) or not isinstance(check_every, (int, np.integer))
-                                    or check_every < 1):
-        raise ValueError(f"`check_every` must be an integer >= 1, got {check_every!r}")
+    if not on_device:
+        # CG works with ||r||^2: refuse a `b` whose squared norm overflows float64 (it used to
+        # end at once with status "nonfinite" blamed on the operator).
+        amax = float(np.max(np.abs(b)))
+        if amax * math.sqrt(b.size) >= 1e150:
+            raise ValueError(f"`b` holds values up to {amax:.3g}: its squared norm overflows float64; rescale it")
+    tol = ensure_real("tol", tol, low=0.0)
+    atol = ensure_real("atol", atol, low=0.0)
+    maxiter = ensure_int("maxiter", maxiter, low=0)
+    # The residual history holds maxiter + 1 float64 values: refuse, before allocating, a
+    # maxiter whose history alone would take more than a quarter of the memory.
+    ensure_fits("maxiter", 8 * (maxiter + 1), "the residual history (maxiter + 1 float64 values)", fraction=0.25)
+    if check_every is not None:
+        check_every = ensure_int("check_every", check_every, low=1)
+    if not isinstance(backend, str):
+        raise TypeError(f"`backend` must be a string, got {type(backend).__name__}")
 
     if backend == "auto" and not on_device:
         name = _backends.resolve("auto", supported=_CPU_BACKENDS)
     else:
         name = _backends.resolve(backend, on_device=on_device)
     gpu = name in _backends.GPU_BACKENDS
+    host_op = gpu and not on_device  # a GPU solver asked for explicitly with host `b`
     if check_every is None:
-        check_every = 8 if gpu else 1
+        check_every = _tuned_check_every(name, dtype, b.size) if gpu else 1
     if callback is not None or not gpu:
         check_every = 1
 
@@ -253,12 +266,12 @@ def cg(A, b, *, x0=None, tol: float = 1e-5, atol: float = 0.0, maxiter: int = 10
         hist = np.zeros(1)
         return CGResult(eng.to_user(x, on_device), 0, hist, True, "converged", None, atol_eff, name)
     if x0 is not None:
-        eng.residual(r, bv, _apply("A", op_a, x, eng, dtype))
+        eng.residual(r, bv, _apply("A", op_a, x, eng, dtype, host_op))
     else:
         eng.copy(r, bv)
     eng.dot(r, r, _m.DOT_RR0)
     if op_m is not None:
-        z = _apply("M", op_m, r, eng, dtype)
+        z = _apply("M", op_m, r, eng, dtype, host_op)
         eng.dot(r, z, _m.DOT_RHO)
     else:
         z = r
@@ -268,11 +281,11 @@ def cg(A, b, *, x0=None, tol: float = 1e-5, atol: float = 0.0, maxiter: int = 10
     done = int(st[_m.ITER])
     k = 0
     while st[_m.STATUS] == _m.RUNNING and k < maxiter:
-        q = _apply("A", op_a, p, eng, dtype)
+        q = _apply("A", op_a, p, eng, dtype, host_op)
         eng.dot(p, q, _m.DOT_PQ)
         eng.update_xr(x, r, p, q)
         if op_m is not None:
-            z = _apply("M", op_m, r, eng, dtype)
+            z = _apply("M", op_m, r, eng, dtype, host_op)
             eng.dot(r, z, _m.DOT_RHO)
         else:
             z = r
@@ -281,7 +294,7 @@ def cg(A, b, *, x0=None, tol: float = 1e-5, atol: float = 0.0, maxiter: int = 10
         if k % check_every == 0 or k == maxiter:
             st = eng.read_state()
             if callback is not None and int(st[_m.ITER]) > done:
-                callback(eng.user_view(x))
+                callback(to_host(eng.user_view(x)) if host_op else eng.user_view(x))
             done = int(st[_m.ITER])
     st = eng.read_state()
     iters = int(st[_m.ITER])
@@ -291,6 +304,15 @@ def cg(A, b, *, x0=None, tol: float = 1e-5, atol: float = 0.0, maxiter: int = 10
     if msg:
         log.warning("cg breakdown: %s", msg)
     return CGResult(eng.to_user(x, on_device), iters, hist, status == "converged", status, msg, atol_eff, name)
+
+
+def _tuned_check_every(name, dtype, size):
+    """GPU backends' iterations between host looks: the one ``spkernels.tuning`` stored (family
+    ``cg``, ``check_every``), else 8. The iterates do not depend on it (see the module docstring)."""
+    from ..tuning import active, sizes
+
+    cfg = active.current("cg", name, np.dtype(dtype).name, sizes.cg(size))
+    return active.value(cfg, "check_every", 8, lambda v: active.is_int(v, 1, 1 << 16), "cg")
 
 
 def _device_norm(b):

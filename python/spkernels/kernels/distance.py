@@ -33,16 +33,16 @@ differ by less than the sum of their bounds) may be ranked either way at reduced
 Keep k > 1 and re-rank in fp64 when such ties matter. ``fp16`` needs every weighted value
 below 6e4 in magnitude (checked before launch).
 
-=============  ==================================  ==========
-backend        precisions                          ``auto``
-=============  ==================================  ==========
-``numpy``      fp64 (the float64 reference)        fp64
-``cpu``        fp32, fp64                          fp32
-``numba-cpu``  fp32, fp64                          fp32
-``numba-cuda`` fp32                                fp32
-``cuda``       fp32 (SIMT), 3xtf32, tf32, bf16,    3xtf32
-               fp16
-=============  ==================================  ==========
+==============  ==================================  ==========
+backend         precisions                          ``auto``
+==============  ==================================  ==========
+``numpy``       fp64 (the float64 reference)        fp64
+``cpu``         fp32, fp64                          fp32
+``numba-cpu``   fp32, fp64                          fp32
+``numba-cuda``  fp32                                fp32
+``cuda``        fp32 (SIMT), 3xtf32, tf32, bf16,    3xtf32
+                fp16
+==============  ==================================  ==========
 
 Scores come back as float64 for fp64 and float32 otherwise. NumPy input gives NumPy output;
 GPU input (``__cuda_array_interface__``) stays on the GPU.
@@ -51,7 +51,6 @@ GPU input (``__cuda_array_interface__``) stays on the GPU.
 from __future__ import annotations
 
 import logging
-import operator
 from typing import NamedTuple
 
 import numpy as np
@@ -128,17 +127,18 @@ def _check_metric(metric) -> int:
     return METRICS[metric]
 
 
+#: largest model index the int64 results can hold (-1 is the empty-slot marker)
+_MAX_INDEX = (1 << 63) - 1
+
+
 def _check_int(name: str, value, *, low: int, high: int | None = None, high_name: str = "") -> int:
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"`{name}` must be an integer, got bool")
-    try:
-        v = operator.index(value)
-    except TypeError:
-        raise TypeError(f"`{name}` must be an integer, got {type(value).__name__}") from None
-    if v < low or (high is not None and v > high):
-        rng = f"[{low}, {high}]" + (f" ({high_name})" if high_name else "") if high is not None else f">= {low}"
-        raise ValueError(f"`{name}` must be in {rng}, got {v}")
-    return int(v)
+    return _arrays.ensure_int(name, value, low=low, high=high, what=high_name)
+
+
+def _check_backend_name(backend) -> str:
+    if not isinstance(backend, str):
+        raise TypeError(f"`backend` must be a string, got {type(backend).__name__}")
+    return backend
 
 
 def _xp(x):
@@ -164,23 +164,22 @@ def _check_matrix(name: str, x):
 def _check_inputs(models, data, weights, metric_id: int):
     """Validate the arrays of a distance call; returns (X, Y, w, on_device)."""
     X = _check_matrix("models", models)
-    Y = _check_matrix("data", data) if data is not None else None
+    Y = _check_matrix("data", data)
     on_device = _arrays.is_device_array(X)
-    if Y is not None:
-        if _arrays.is_device_array(Y) != on_device:
-            raise ValueError("`models` and `data` must both be host (NumPy) arrays or both GPU arrays")
-        if X.shape[1] != Y.shape[1]:
-            raise ValueError(
-                f"`models` and `data` must have the same number of pixels P; got models {tuple(X.shape)} "
-                f"and data {tuple(Y.shape)}"
-            )
+    if _arrays.is_device_array(Y) != on_device:
+        raise ValueError("`models` and `data` must both be host (NumPy) arrays or both GPU arrays")
+    if X.shape[1] != Y.shape[1]:
+        raise ValueError(
+            f"`models` and `data` must have the same number of pixels P; got models {tuple(X.shape)} "
+            f"and data {tuple(Y.shape)}"
+        )
     w = _check_weights(weights, X.shape[1])
     if metric_id == POISSON:
         _reduce_check("models", X, lambda xp, a: (a <= 0).any(), "must be strictly positive for metric='poisson'")
     return X, Y, w, on_device
 
 
-def _check_weights(weights, P: int):
+def _check_weights(weights, P: int, against: str = "models"):
     if weights is None:
         return None
     w = _arrays.ensure_array("weights", weights, ndim=1)
@@ -191,7 +190,7 @@ def _check_weights(weights, P: int):
         raise TypeError(f"`weights` must have dtype float32 or float64 (or be a boolean/integer mask), "
                         f"got {np.dtype(w.dtype).name}")
     if w.shape[0] != P:
-        raise ValueError(f"`weights` must have shape ({P},) to match the pixels of `models`, got {tuple(w.shape)}")
+        raise ValueError(f"`weights` must have shape ({P},) to match the pixels of `{against}`, got {tuple(w.shape)}")
     _arrays.ensure_finite("weights", w)
     _reduce_check("weights", w, lambda xp, a: (a < 0).any(), "must be non-negative")
     return w
@@ -260,8 +259,20 @@ def _as_work(x, dtype):
 
 
 def _topk(name, precision, X, Y, w, metric_id, k):
-    """One unbatched top-k call on arrays already in the backend's working dtype."""
-    return backends.load(name, "distance").topk(X, Y, w, metric_id, k, precision)
+    """One unbatched top-k call on arrays already in the backend's working dtype.
+
+    The tuned ``algorithm`` (``spkernels.tuning``, family ``distance``) picks between the fused
+    kernel (``"fused"``, the default) and, where a backend offers ``gemm_topk`` (the ``cuda``
+    backend, fp32), a vendor GEMM plus row terms and k best (``"gemm"``)."""
+    impl = backends.load(name, "distance")
+    if hasattr(impl, "gemm_topk") and precision == "fp32":
+        from ..tuning import active, sizes
+
+        R, P = X.shape
+        cfg = active.current("distance", name, precision, sizes.distance(R, Y.shape[0], P))
+        if cfg and active.value(cfg, "algorithm", "fused", lambda v: v in ("fused", "gemm"), "distance") == "gemm":
+            return impl.gemm_topk(X, Y, w, metric_id, k, precision)
+    return impl.topk(X, Y, w, metric_id, k, precision)
 
 
 def _batched_topk(name, precision, X, Y, w, metric_id, k, on_device):
@@ -278,16 +289,17 @@ def _batched_topk(name, precision, X, Y, w, metric_id, k, on_device):
     N = Y.shape[0]
     budget = _GPU_BATCH_ELEMENTS if name in GPU_BACKENDS else _BATCH_ELEMENTS
     rows = max(1, budget // P)
-    if R <= rows and N <= rows:
+    mrows, drows = _tuned_rows(name, precision, R, N, P, rows)
+    if R <= mrows and N <= drows:
         return _topk(name, precision, X, Y, w, metric_id, k)
     out_idx = np.empty((N, k), np.int64)
     out_sc = np.empty((N, k), _work_dtype(precision))
-    for n0 in range(0, N, rows):
-        n1 = min(N, n0 + rows)
+    for n0 in range(0, N, drows):
+        n1 = min(N, n0 + drows)
         Yb = Y[n0:n1]
         idx = sc = None
-        for r0 in range(0, R, rows):
-            r1 = min(R, r0 + rows)
+        for r0 in range(0, R, mrows):
+            r1 = min(R, r0 + mrows)
             bi, bs = _topk(name, precision, X[r0:r1], Yb, w, metric_id, min(k, r1 - r0))
             bi = np.asarray(bi) + r0
             bs = np.asarray(bs)
@@ -297,13 +309,28 @@ def _batched_topk(name, precision, X, Y, w, metric_id, k, on_device):
     return out_idx, out_sc
 
 
+def _tuned_rows(name, precision, R, N, P, rows):
+    """Models and data rows per host batch: the tuned ones (``spkernels.tuning``, family
+    ``distance``: ``model_rows``, ``data_rows``, each an int or ``"auto"``), else `rows` for both.
+    Any split gives the same result bit for bit (see :func:`_batched_topk`)."""
+    from ..tuning import active, sizes
+
+    cfg = active.current("distance", name, precision, sizes.distance(R, N, P))
+    if not cfg:
+        return rows, rows
+    ok = lambda v: v == "auto" or active.is_int(v)  # noqa: E731
+    m = active.value(cfg, "model_rows", "auto", ok, "distance")
+    d = active.value(cfg, "data_rows", "auto", ok, "distance")
+    return (rows if m == "auto" else m), (rows if d == "auto" else d)
+
+
 def _check_scores_finite(sc, precision) -> None:
     xp = _xp(sc)
     if xp is None:
         return
     if not bool(xp.isfinite(sc).all()):
         raise ValueError(
-            f"scores overflowed in precision {precision!r} (inputs too large for it); "
+            f"scores overflowed in precision {precision!r}: `models`/`data` values are too large for it; "
             "rescale the inputs or use a wider precision"
         )
 
@@ -368,8 +395,10 @@ def _pairwise_score(models, data, *, metric="euclidean", weights=None, precision
     if precision == "fp16":
         _check_fp16_range(X, Y, w, metric_id)
     dt = _work_dtype(precision)
-    return backends.load(name, "distance").score_matrix(_as_work(X, dt), _as_work(Y, dt), _as_work(w, dt),
-                                                        metric_id, precision)
+    sc = backends.load(name, "distance").score_matrix(_as_work(X, dt), _as_work(Y, dt), _as_work(w, dt),
+                                                      metric_id, precision)
+    _check_scores_finite(sc, precision)
+    return sc
 
 
 def pairwise_sqdist(models, data, *, weights=None, precision="auto", backend="auto"):
@@ -379,6 +408,8 @@ def pairwise_sqdist(models, data, *, weights=None, precision="auto", backend="au
     ``metric="euclidean"``; it allocates R x N scores, so prefer :func:`distance_argmin` when
     only the best models are needed. Values are computed as a_r + b_n - 2 x.y and are not
     clamped: they can be slightly negative (within the error bound) for near-identical rows.
+    Scores that overflow the precision (Inf from finite inputs, e.g. values near 1e200 in
+    fp64) raise ``ValueError``, as in :func:`distance_argmin`.
     """
     return _pairwise_score(models, data, metric="euclidean", weights=weights, precision=precision, backend=backend)
 
@@ -386,21 +417,29 @@ def pairwise_sqdist(models, data, *, weights=None, precision="auto", backend="au
 def error_bound(models, data, *, metric="euclidean", weights=None, precision="fp32"):
     """The documented bound kappa * (|a_r| + |b_n| + |c| ||f(x_r)||_w ||y_n||_w), as (R, N) float64.
 
-    Host-side and O(R N): meant for tests and diagnostics on modest sizes.
+    Host-side and O(R N): meant for tests and diagnostics on modest sizes. Raises
+    ``ValueError`` when the bound overflows float64 (inputs near 1e154 or larger), where it
+    would say nothing.
     """
     metric_id = _check_metric(metric)
     X, Y, w, _ = _check_inputs(models, data, weights, metric_id)
     precision = _check_precision(precision)
     if precision == "auto":
         raise ValueError("`precision` must name a precision for error_bound, not 'auto'")
-    X = np.asarray(_arrays.to_host(X), np.float64)
-    Y = np.asarray(_arrays.to_host(Y), np.float64)
-    wv = np.ones(X.shape[1]) if w is None else np.asarray(_arrays.to_host(w), np.float64)
-    a, b, c = _reference.row_terms(X, Y, None if w is None else wv, metric_id)
-    fx = np.log(X) if metric_id == POISSON else X
-    nx = np.sqrt((fx * fx) @ wv)
-    ny = np.sqrt((Y * Y) @ wv)
-    return ERROR_BOUND[precision] * (np.abs(a)[:, None] + np.abs(b)[None, :] + abs(c) * nx[:, None] * ny[None, :])
+    # C-contiguous float64 copies: BLAS sums a strided matrix in another order, and the bound
+    # must not depend on the inputs' memory layout.
+    X = np.ascontiguousarray(_arrays.to_host(X), np.float64)
+    Y = np.ascontiguousarray(_arrays.to_host(Y), np.float64)
+    wv = np.ones(X.shape[1]) if w is None else np.ascontiguousarray(_arrays.to_host(w), np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        a, b, c = _reference.row_terms(X, Y, None if w is None else wv, metric_id)
+        fx = np.log(X) if metric_id == POISSON else X
+        nx = np.sqrt((fx * fx) @ wv)
+        ny = np.sqrt((Y * Y) @ wv)
+        bound = ERROR_BOUND[precision] * (np.abs(a)[:, None] + np.abs(b)[None, :] + abs(c) * nx[:, None] * ny[None, :])
+    if not np.isfinite(bound).all():
+        raise ValueError("`models`/`data` are too large: the error bound overflows float64; rescale the inputs")
+    return bound
 
 
 def segmented_argmin(values, offsets, *, backend="auto"):
@@ -436,7 +475,7 @@ def segmented_argmin(values, offsets, *, backend="auto"):
     if xp is not None:
         o = o.astype(xp.int64) if o.dtype != np.int64 else o
         if int(o[0]) != 0 or int(o[-1]) != M:
-            raise ValueError(f"`offsets` must start at 0 and end at len(values)={M}, got {int(o[0])} .. {int(o[-1])}")
+            raise ValueError(f"`offsets` must start at 0 and end at len(`values`)={M}, got {int(o[0])} .. {int(o[-1])}")
         if bool((xp.diff(o) < 0).any()):
             raise ValueError("`offsets` must be non-decreasing")
     _reduce_check("values", v, lambda xp_, a: xp_.isnan(a).any(), "contains NaN")
@@ -454,6 +493,19 @@ def segmented_argmin(values, offsets, *, backend="auto"):
         xp = _xp(v) or np
         return xp.full(S, -1, np.int64), xp.full(S, np.inf, v.dtype)
     return backends.load(name, "distance").segmented_argmin(v, o)
+
+
+def _merge_topk_sorted(xp, index_a, score_a, index_b, score_b, k):
+    """The k best of two candidate lists per row in ascending (score, index) order, with array
+    module `xp` (on the device with CuPy): a stable sort by index, then a stable sort by score.
+    Empty slots (index -1, score +inf) sort after every finite candidate."""
+    idx = xp.concatenate([index_a, index_b.astype(np.int64)], axis=1)
+    sc = xp.concatenate([score_a, score_b], axis=1)
+    order = xp.argsort(idx, axis=1, kind="stable")
+    idx, sc = xp.take_along_axis(idx, order, axis=1), xp.take_along_axis(sc, order, axis=1)
+    order = xp.argsort(sc, axis=1, kind="stable")[:, :k]
+    return (xp.ascontiguousarray(xp.take_along_axis(idx, order, axis=1)),
+            xp.ascontiguousarray(xp.take_along_axis(sc, order, axis=1)))
 
 
 class ArgminAccumulator:
@@ -483,12 +535,15 @@ class ArgminAccumulator:
                  backend="auto"):
         self.n_data = _check_int("n_data", n_data, low=1)
         self.k = _check_int("k", k, low=1)
+        # the running lists: (n_data, k) int64 indices and scores, checked before they exist
+        need, avail = 16 * self.n_data * self.k, _arrays.host_available_bytes()
+        if need > avail // 2:
+            raise ValueError(f"`n_data` x `k` = {_arrays.fmt_int(self.n_data)} x {_arrays.fmt_int(self.k)} running candidates need "
+                             f"{_arrays.format_bytes(need)}, more than half the {_arrays.format_bytes(avail)} available")
         self._metric = metric
         self._metric_id = _check_metric(metric)
         self._precision = _check_precision(precision)
-        if not isinstance(backend, str):
-            raise TypeError(f"`backend` must be a string, got {type(backend).__name__}")
-        self._backend = backend
+        self._backend = _check_backend_name(backend)
         self._data = None
         self._weights = weights
         if data is not None:
@@ -496,7 +551,7 @@ class ArgminAccumulator:
         if weights is not None:
             P = None if self._data is None else self._data.shape[1]
             wv = _arrays.ensure_array("weights", weights, ndim=1)
-            self._weights = _check_weights(wv, wv.shape[0] if P is None else P)
+            self._weights = _check_weights(wv, wv.shape[0] if P is None else P, against="data")
         self._index = None
         self._score = None
 
@@ -516,18 +571,22 @@ class ArgminAccumulator:
             es = np.full((self.n_data, self.k), np.inf, np.dtype(sc.dtype))
             self._index, self._score = (_arrays.to_device(ei), _arrays.to_device(es)) if device else (ei, es)
         if device or _arrays.is_device_array(self._index):
-            from ..backends.numba_cuda.distance import merge_topk_device
-
             if not _arrays.is_device_array(self._index):
                 self._index, self._score = _arrays.to_device(self._index), _arrays.to_device(self._score)
             if not device:
                 idx, sc = _arrays.to_device(np.ascontiguousarray(idx)), _arrays.to_device(np.ascontiguousarray(sc))
+            xp = _xp(sc)
             if np.dtype(sc.dtype) != np.dtype(self._score.dtype):
-                xp = _xp(sc)
                 if xp is None:
                     raise TypeError("`scores` must match the accumulator's score dtype for device arrays "
                                     "without CuPy")
                 sc = sc.astype(self._score.dtype)
+            if xp is not None and _xp(self._index) is xp:
+                # CuPy (whichever GPU backend scored): two stable sorts give (score, index) order.
+                self._index, self._score = _merge_topk_sorted(xp, self._index, self._score, idx + offset, sc, self.k)
+                return
+            from ..backends.numba_cuda.distance import merge_topk_device  # raw device arrays, no CuPy
+
             merge_topk_device(self._index, self._score, _arrays.contiguous(idx), _arrays.contiguous(sc), offset)
             return
         sc = np.asarray(sc, self._score.dtype)
@@ -541,6 +600,9 @@ class ArgminAccumulator:
         if Y is None:
             raise ValueError("`data` must be given to update() when the accumulator was built without it")
         X = _check_matrix("model_batch", model_batch)
+        if first + X.shape[0] - 1 > _MAX_INDEX:
+            raise ValueError(f"`first_index`={_arrays.fmt_int(first)} plus the {X.shape[0]} models of `model_batch` exceeds the "
+                             f"largest int64 model index {_MAX_INDEX}")
         if X.shape[1] != Y.shape[1]:
             raise ValueError(f"`model_batch` has P={X.shape[1]} pixels but `data` has P={Y.shape[1]}")
         if self._weights is not None and self._weights.shape[0] != X.shape[1]:
@@ -577,6 +639,9 @@ class ArgminAccumulator:
         _arrays.ensure_nonempty("indices", idx)
         _arrays.ensure_finite("scores", sc)
         _reduce_check("indices", idx, lambda xp, a: (a < 0).any(), "must be non-negative")
+        if np.dtype(idx.dtype) == np.uint64:  # values above 2**63 - 1 would wrap to negatives (-1: empty)
+            _reduce_check("indices", idx, lambda xp, a: (a > np.uint64(_MAX_INDEX)).any(),
+                          f"must be <= {_MAX_INDEX} (the largest int64 model index)")
         if idx.ndim == 1:
             idx, sc = idx[:, None], sc[:, None]
         if _xp(idx) is not None:

@@ -25,7 +25,8 @@ import math
 import numpy as np
 
 from .. import backends as _backends
-from .._arrays import array_module, ensure_array, ensure_finite, ensure_nonempty, is_device_array, to_host
+from .._arrays import (array_module, ensure_array, ensure_finite, ensure_nonempty, ensure_real, is_device_array,
+                       to_host)
 from .._errors import BackendUnavailableError
 
 __all__ = ["fsc", "FSCResult", "Resolution"]
@@ -102,9 +103,7 @@ class FSCResult:
         curve never drops below `threshold`, the result has ``reached=False`` and reports the
         last shell (the true resolution is then better than that).
         """
-        threshold = float(threshold)
-        if not math.isfinite(threshold):
-            raise ValueError(f"`threshold` must be finite, got {threshold}")
+        threshold = ensure_real("threshold", threshold)
         f, c = self.frequency, self.fsc
         valid = [i for i in range(1, len(c)) if np.isfinite(c[i])]
         prev = None
@@ -198,19 +197,14 @@ def fsc(vol1, vol2, *, voxel_size: float = 1.0, shell_width: float | None = None
     ensure_nonempty("vol1", vol1)
     if min(vol1.shape) < 2:
         raise ValueError(f"`vol1` needs at least 2 voxels along every axis, got shape {tuple(vol1.shape)}")
-    try:
-        voxel_size = float(voxel_size)
-    except (TypeError, ValueError):
-        raise TypeError(f"`voxel_size` must be a number, got {type(voxel_size).__name__}") from None
-    if not (math.isfinite(voxel_size) and voxel_size > 0):
-        raise ValueError(f"`voxel_size` must be positive and finite, got {voxel_size}")
+    voxel_size = ensure_real("voxel_size", voxel_size, low=0.0, low_open=True)
+    if not math.isfinite(0.5 / voxel_size / min(vol1.shape)):
+        raise ValueError(f"`voxel_size`={voxel_size:g} is too small: its frequencies overflow float64")
     if shell_width is not None:
-        try:
-            shell_width = float(shell_width)
-        except (TypeError, ValueError):
-            raise TypeError(f"`shell_width` must be a number, got {type(shell_width).__name__}") from None
-        if not (math.isfinite(shell_width) and shell_width > 0):
-            raise ValueError(f"`shell_width` must be positive and finite, got {shell_width}")
+        shell_width = ensure_real("shell_width", shell_width, low=0.0, low_open=True)
+        if not math.isfinite(0.5 / voxel_size / shell_width) or 0.5 / voxel_size / shell_width > 100_000:
+            raise ValueError(f"`shell_width`={shell_width:g} gives more than 100000 shells up to Nyquist "
+                             f"(voxel_size={voxel_size:g}); use a wider shell")
     ensure_finite("vol1", vol1)
     ensure_finite("vol2", vol2)
     if mask is not None:
@@ -227,6 +221,8 @@ def fsc(vol1, vol2, *, voxel_size: float = 1.0, shell_width: float | None = None
         vol1 = vol1 * mask.astype(vol1.dtype)
         vol2 = vol2 * mask.astype(vol2.dtype)
 
+    if not isinstance(backend, str):
+        raise TypeError(f"`backend` must be a string, got {type(backend).__name__}")
     name = _backends.resolve(backend, on_device=on_device)
     shape = tuple(int(s) for s in vol1.shape)
     w, n_shells, scale = _shells(shape, voxel_size, shell_width)

@@ -10,20 +10,30 @@ Conventions (finufft's, so finufft is a drop-in oracle):
 - points in [-3 pi, 3 pi) (folded here into [-pi, pi));
 - single precision = float32 points with complex64 values, double = float64 with complex128.
 
-Algorithm (the backends other than ``numpy``): spread with the exponential-of-semicircle kernel
-``phi(z) = exp(beta (sqrt(1 - z^2) - 1))`` onto a fine grid ``n_i ~ sigma N_i``, FFT
-(``scipy.fft`` with all CPU workers, ``cupy.fft`` on the GPU), keep the central modes and divide
-by the kernel's Fourier transform (type 1); type 2 runs the same steps backwards. Parameters:
+Algorithm (the backends other than ``numpy``): spread with a kernel ``phi`` of ``w`` cells onto
+a fine grid ``n_i ~ sigma N_i`` (sigma = ``upsampfac``: 2, 1.5 or 1.25), FFT (``scipy.fft``
+with all CPU workers, ``cupy.fft`` on the GPU), keep the central modes and divide by the
+kernel's Fourier transform (type 1); type 2 runs the same steps backwards. Kernels
+(``kernel=``), with the width and shape rules finufft uses for each (in 3-D, types 1 and 2):
 
-- sigma = ``upsampfac`` = 2 (default): width ``w = ceil(log10(1/eps)) + 1`` cells and
-  ``beta = 2.30 w``;
-- sigma = 1.25: ``w = ceil(ln(1/eps) / (pi sqrt(1 - 1/sigma)))`` and
-  ``beta = 0.97 pi (1 - 1/(2 sigma)) w`` (the ES kernel's error ``~exp(-pi w sqrt(1 - 1/sigma))``
-  set to eps, with the shape factor tuned for sigma = 2 carried over: it reproduces 2.30 w there);
+- ``"pswf"`` (default; finufft 2.5's default): the prolate spheroidal wave function
+  ``psi_0^c(z)``, width ``w = ceil(ln(0.18 * 1.4^2 / eps) / (pi sqrt(1 - 1/sigma)) + 1)``,
+  bandwidth ``c = pi w (1 - 1/(2 sigma)) - 0.05``; in single precision with sigma < 1.4 the
+  width is capped at 8 (wider kernels only add float32 rounding through the deconvolution);
+- ``"es"`` (finufft up to 2.4): the exponential of semicircle
+  ``exp(beta (sqrt(1 - z^2) - 1))``; sigma = 2: ``w = ceil(log10(1/eps)) + 1``,
+  ``beta = 2.30 w``; otherwise ``w = ceil(ln(1/eps) / (pi sqrt(1 - 1/sigma)))``,
+  ``beta = 0.97 pi (1 - 1/(2 sigma)) w``;
 - ``w`` clamped to [2, 16]; ``n_i`` = smallest even 5-smooth integer >= max(sigma N_i, 2 w);
+- backends receive the kernel as its one shape number ``beta`` (> 0: ES, < 0: PSWF with
+  ``c = -beta``; see :mod:`spkernels.backends.numba_math.nufft`). The CPU backends fit a
+  piecewise polynomial to either once per plan, so both cost the same there; the GPU kernels
+  evaluate the ES directly (exp and sqrt are cheap there) and the PSWF from the same kind of
+  table, copied to the device per launch (direct, one axis of PSWF weights costs ~30x an ES
+  one: 8 us against 0.24 us on one CPU core at w = 7);
 - the kernel's Fourier transform ``phihat(k) = (w/2) int_{-1}^{1} phi(z) cos(pi k w z / n) dz``
-  is computed once per plan by Gauss-Legendre quadrature in ``z = sin(theta)``, which removes
-  the square-root end-point singularity of ``phi`` so a fixed rule is exact to rounding.
+  is computed once per plan by Gauss-Legendre quadrature (for ES in ``z = sin(theta)``, which
+  removes the square-root end-point singularity, so a fixed rule is exact to rounding).
 
 Backends: each is a module ``spkernels.backends.<pkg>.nufft`` with the same contract
 (``setpts`` / ``spread`` / ``interp``, ``array_module``, ``max_points``, ``BIN_TARGET`` /
@@ -50,21 +60,24 @@ import os
 import numpy as np
 
 from .. import backends as _backends
-from .._arrays import array_module, ensure_array, ensure_finite, ensure_nonempty, is_device_array, to_host
+from .._arrays import (array_module, ensure_array, ensure_finite, ensure_fits, ensure_int, ensure_nonempty,
+                       ensure_sizes, fmt_int, fmt_sizes, host_available_bytes, is_device_array, to_host)
 from .._errors import BackendUnavailableError
 from ..backends import _shared
 from ..backends.numpy.nufft import mode_indices as _mode_indices
 
-__all__ = ["nufft3d1", "nufft3d2", "Plan", "kernel_params", "fine_grid_size"]
+__all__ = ["nufft3d1", "nufft3d2", "Plan", "kernel_params", "kernel_width", "fine_grid_size", "KERNELS"]
 
 log = logging.getLogger("spkernels.kernels.nufft")
 
 #: smallest eps each precision can honour (below it rounding dominates the kernel's error)
 EPS_MIN = {np.dtype(np.float32): 1e-7, np.dtype(np.float64): 1e-15}
-UPSAMPFACS = (2.0, 1.25)
+UPSAMPFACS = (2.0, 1.5, 1.25)
+#: spreading kernels: the prolate spheroidal wave function (default) and the exponential of semicircle
+KERNELS = ("pswf", "es")
 MIN_WIDTH, MAX_WIDTH = 2, 16
-_CUPY_HINT = "install spkernels[cuda12] or spkernels[cuda13] (CuPy provides the GPU FFT)"
 _GAUSS_NODES = 64
+_GAUSS_NODES_PSWF = 100
 #: points per batch on the host (bounds the sort's int64 temporaries to a few hundred MB)
 _HOST_POINT_CHUNK = 1 << 26
 #: tests set this to force point batching at small sizes
@@ -74,44 +87,70 @@ _POINT_CHUNK_OVERRIDE = None
 # ----------------------------------------------------------------------------- parameters
 
 
-def kernel_params(eps: float, precision="float64", upsampfac: float = 2.0) -> tuple[int, float]:
-    """Kernel width ``w`` (fine-grid cells) and shape ``beta`` for tolerance `eps`.
+def kernel_width(eps: float, precision="float64", upsampfac: float = 2.0, kernel: str = "pswf") -> int:
+    """Kernel width (cells) the rule of `kernel` asks for at tolerance `eps`, before clamping.
 
-    Raises ``ValueError`` when `eps` is outside what the precision (or kernel width) can reach.
+    finufft's rules for 3-D types 1 and 2 (see the module docstring). :func:`kernel_params`
+    clamps it to [2, 16] (PSWF; and 8 for single precision below sigma 1.4).
     """
     real = _real_dtype(precision, "precision")
     eps = _check_eps(eps, real)
     sigma = _check_upsampfac(upsampfac)
+    kernel = _check_kernel(kernel)
+    rate = math.pi * math.sqrt(1.0 - 1.0 / sigma)
+    if kernel == "pswf":
+        return math.ceil(math.log(0.18 * 1.4 ** 2 / eps) / rate + 1.0 - 1e-9)
     if sigma == 2.0:
-        w = math.ceil(math.log10(1.0 / eps) - 1e-9) + 1
+        return math.ceil(math.log10(1.0 / eps) - 1e-9) + 1
+    return math.ceil(math.log(1.0 / eps) / rate - 1e-9)
+
+
+def kernel_params(eps: float, precision="float64", upsampfac: float = 2.0, kernel: str = "pswf") -> tuple[int, float]:
+    """Kernel width ``w`` (fine-grid cells) and shape ``beta`` for tolerance `eps`.
+
+    ``beta > 0`` is the ES kernel's shape, ``beta < 0`` the PSWF's bandwidth ``c = -beta``
+    (what the backends' spread/interp take). Raises ``ValueError`` when `eps` is outside what
+    the precision can reach, or (ES only, sigma < 2) needs a kernel wider than 16 cells.
+    """
+    real = _real_dtype(precision, "precision")
+    sigma = _check_upsampfac(upsampfac)
+    kernel = _check_kernel(kernel)
+    w = kernel_width(eps, real, sigma, kernel)
+    cutoff = math.pi * (1.0 - 0.5 / sigma)
+    if kernel == "pswf":
+        w = max(MIN_WIDTH, min(MAX_WIDTH, w))
+        if _shared.is_single(real) and sigma < 1.4:
+            w = min(w, 8)
+        return w, -(cutoff * w - 0.05)
+    if sigma == 2.0:
         w = max(MIN_WIDTH, min(MAX_WIDTH, w))
         return w, 2.30 * w
-    w = math.ceil(math.log(1.0 / eps) / (math.pi * math.sqrt(1.0 - 1.0 / sigma)) - 1e-9)
     if w > MAX_WIDTH:
         raise ValueError(
             f"`eps`={eps:g} needs a kernel {w} cells wide with upsampfac={sigma}, more than {MAX_WIDTH}; "
             "use upsampfac=2.0 or a larger eps"
         )
     w = max(MIN_WIDTH, w)
-    return w, 0.97 * math.pi * (1.0 - 0.5 / sigma) * w
+    return w, 0.97 * cutoff * w
 
 
 def _smooth_even(n: int) -> int:
-    """Smallest even integer >= n whose only prime factors are 2, 3 and 5."""
-    n = max(2, int(n))
-    n += n % 2
-    while True:
-        r = n
-        for p in (2, 3, 5):
-            while r % p == 0:
-                r //= p
-        if r == 1:
-            return n
-        n += 2
+    """Smallest even integer >= max(n, 2) whose only prime factors are 2, 3 and 5 (finufft's
+    fine-grid rule; the enumeration lives in :func:`spkernels.fft.good_size`)."""
+    from .. import fft as _fftsize
+
+    return _fftsize.good_size(max(2, int(n)), smooth=FINE_GRID_SMOOTH, even=True, backend="cpu")
+
+
+FINE_GRID_SMOOTH = 5
+"""Largest prime of the fine grid's sizes: finufft's rule, kept so that grids (and results) match
+finufft's; a 7-smooth grid would be a little smaller (280 instead of 288 for 2 x 138), see
+ARCHITECTURE.md, "FFT sizes"."""
 
 
 def fine_grid_size(n_modes, w: int, upsampfac: float = 2.0) -> tuple[int, int, int]:
-    """Fine (oversampled) grid size per axis: even, 5-smooth, >= max(sigma N, 2 w)."""
+    """Fine (oversampled) grid size per axis: even, 5-smooth, >= max(sigma N, 2 w)
+    (:func:`spkernels.fft.good_size` with ``smooth=5, even=True``)."""
     return tuple(_smooth_even(max(math.ceil(upsampfac * int(n)), 2 * w)) for n in n_modes)
 
 
@@ -120,15 +159,24 @@ def kernel_fourier(N: int, n: int, w: int, beta: float) -> np.ndarray:
 
     ``phihat(k) = (w/2) int_{-1}^{1} phi(z) cos(pi k w z / n) dz``: the Fourier transform of the
     kernel as seen on a fine grid of n cells, i.e. what spreading multiplies mode k by.
-    With ``z = sin(theta)``, ``sqrt(1 - z^2) = cos(theta)`` is smooth, so the rule converges
-    exponentially (64 nodes are exact to rounding for w <= 16, beta <= 37).
+    ES (``beta > 0``): with ``z = sin(theta)``, ``sqrt(1 - z^2) = cos(theta)`` is smooth, so the
+    rule converges exponentially (64 nodes are exact to rounding for w <= 16, beta <= 37).
+    PSWF (``beta < 0``): the kernel is entire; 100 nodes on [0, 1] integrate it exactly to
+    rounding for bandwidths up to 38 and the frequencies of any mode.
     """
+    k = _mode_indices(N).astype(np.float64)
+    if beta < 0:
+        from ..backends.numba_math.nufft import kernel_values
+
+        nodes, weights = np.polynomial.legendre.leggauss(_GAUSS_NODES_PSWF)
+        z = 0.5 * (nodes + 1.0)
+        wq = 0.5 * weights * kernel_values(z, beta)
+        return w * (np.cos(np.outer(k, z) * (math.pi * w / n)) @ wq)
     nodes, weights = np.polynomial.legendre.leggauss(_GAUSS_NODES)
     theta = (nodes + 1.0) * (math.pi / 4.0)  # [0, pi/2]
     wq = weights * (math.pi / 4.0)
     z = np.sin(theta)
     phi = np.exp(beta * (np.cos(theta) - 1.0)) * np.cos(theta)  # dz = cos(theta) dtheta
-    k = _mode_indices(N).astype(np.float64)
     # even kernel: integral over [-1, 1] = 2 * integral over [0, 1]
     return w * (np.cos(np.outer(k, z) * (math.pi * w / n)) @ (wq * phi))
 
@@ -148,9 +196,11 @@ def _bin_size(n: int, w: int, target: int, largest: int) -> int:
 
 
 def _real_dtype(dtype, name):
+    if dtype is None:  # np.dtype(None) would silently mean float64
+        raise TypeError(f"`{name}` must be a NumPy dtype or its name (complex64 or complex128), got None")
     try:
         dt = np.dtype(dtype)
-    except TypeError:
+    except (TypeError, ValueError):
         raise TypeError(f"`{name}` must be a NumPy dtype or its name, got {dtype!r}") from None
     if dt in _shared.REAL_DTYPES or dt in _shared.COMPLEX_DTYPES:
         return _shared.real_dtype(dt)
@@ -172,8 +222,14 @@ def _check_upsampfac(upsampfac):
     if isinstance(upsampfac, bool) or not isinstance(upsampfac, numbers.Real):
         raise TypeError(f"`upsampfac` must be a number, got {type(upsampfac).__name__}")
     if float(upsampfac) not in UPSAMPFACS:
-        raise ValueError(f"`upsampfac` must be 2.0 or 1.25, got {upsampfac!r}")
+        raise ValueError(f"`upsampfac` must be 2.0, 1.5 or 1.25, got {upsampfac!r}")
     return float(upsampfac)
+
+
+def _check_kernel(kernel):
+    if kernel not in KERNELS:
+        raise ValueError(f"`kernel` must be one of {KERNELS}, got {kernel!r}")
+    return kernel
 
 
 def _check_isign(isign, default):
@@ -187,20 +243,19 @@ def _check_isign(isign, default):
 
 
 def _check_n_modes(n_modes):
-    if isinstance(n_modes, numbers.Integral) and not isinstance(n_modes, bool):
-        n_modes = (n_modes,) * 3
-    try:
-        n_modes = tuple(n_modes)
-    except TypeError:
-        raise TypeError(f"`n_modes` must be a tuple of 3 positive integers, got {type(n_modes).__name__}") from None
-    if len(n_modes) != 3:
-        raise ValueError(f"`n_modes` must have 3 entries (N1, N2, N3), got {len(n_modes)}")
-    for n in n_modes:
-        if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-            raise TypeError(f"`n_modes` entries must be integers, got {n!r}")
-        if int(n) < 1:
-            raise ValueError(f"`n_modes` entries must be >= 1, got {tuple(n_modes)}")
-    return tuple(int(n) for n in n_modes)
+    return ensure_sizes("n_modes", n_modes, 3, low=1)
+
+
+def _check_grid_fits(n_modes, w, upsampfac, itemsize, n_trans=1):
+    """Refuse, before any fine grid is sized or allocated, modes or a fine grid larger than the
+    host's memory (sizes in Python integers: 10**30 modes answer at once)."""
+    modes = math.prod(n_modes) * itemsize
+    ensure_fits("n_modes", modes, f"the modes of one vector {fmt_sizes(n_modes)}", available=_host_available_bytes(),
+                fraction=0.5)
+    num, den = (5, 4) if upsampfac == 1.25 else (int(upsampfac), 1)
+    fine = math.prod(max(-(-n * num // den), 2 * w) for n in n_modes) * itemsize
+    ensure_fits("n_modes", 3 * fine + modes, f"the fine grid of about sigma*N = {upsampfac:g}*{fmt_sizes(n_modes)} "
+                "with its FFT; lower n_modes, raise eps or use upsampfac=1.25", available=_host_available_bytes())
 
 
 def _check_method(method):
@@ -253,24 +308,31 @@ def _check_values(name, a, complex_dtype, ndim_one, trailing):
         raise ValueError(f"`{name}` must have shape {tuple(trailing)} or {want}, got {tuple(a.shape)}")
     ensure_nonempty(name, a)
     ensure_finite(name, a)
+    _check_magnitude(name, a, math.prod(int(n) for n in trailing))
     return a, (int(a.shape[0]) if batched else 1), batched
+
+
+#: sums of `count` values times the deconvolution (at most ~1e6 for w <= 16) stay below this
+#: fraction of the largest float, so no transform of accepted values overflows to Inf/NaN
+_OVERFLOW_MARGIN = 1e-12
+
+
+def _check_magnitude(name, a, count):
+    """Refuse values so large that the transform's sums could overflow the precision."""
+    xp = array_module(a)
+    if xp is None or a.size == 0:
+        return
+    amax = float(xp.abs(a).max())
+    limit = _OVERFLOW_MARGIN * float(np.finfo(_shared.real_dtype(np.dtype(a.dtype))).max)
+    if amax * count > limit:
+        raise ValueError(f"`{name}` holds values up to {amax:.3g}: summed over {count} terms they can overflow "
+                         f"{np.dtype(a.dtype).name}; rescale them")
 
 
 # ----------------------------------------------------------------------------- memory
 
 
-def _host_available_bytes() -> int:
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return 8 << 30
+_host_available_bytes = host_available_bytes  # one reading of MemAvailable (spkernels._arrays)
 
 
 def _device_available_bytes() -> int:
@@ -293,27 +355,9 @@ def _workers() -> int:
 # ----------------------------------------------------------------------------- dispatch
 
 
-def _has_cupy() -> bool:
-    try:
-        import cupy  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def _family_unavailable(name: str) -> str | None:
     """Why backend `name` cannot run this family (beyond the registry's own checks), or None."""
-    mod = _backends.core()
-    if name == "cpu" and not hasattr(mod, "nufft_spread_cpu"):
-        return "spkernels._core was built without the nufft kernels"
-    if name == "cuda":
-        if not hasattr(mod, "nufft_spread_cuda"):
-            return "spkernels._core was built without the nufft CUDA kernels"
-        if not _has_cupy():
-            return f"CuPy is not installed; {_CUPY_HINT}"
-    if name == "numba-cuda" and not _backends.cuda_simulator() and not _has_cupy():
-        return f"CuPy is not installed; {_CUPY_HINT}"
-    return None
+    return _backends.load(name, "nufft").why_unavailable()
 
 
 def _resolve(backend, on_device):
@@ -343,6 +387,22 @@ def _as_module(a, xp):
             a = to_host(a)
         return np.ascontiguousarray(a)
     return xp.ascontiguousarray(xp.asarray(a))
+
+
+_GRID_TABLES: dict = {}  # (grid shapes, kernel, dtype, module) -> (correction, index arrays)
+
+
+def _grid_tables(plan, xp):
+    """A plan's deconvolution factors and mode indices in module `xp`, made once per process
+    for each grid shape, kernel and module: a GPU pipeline makes one plan per batch of a shape,
+    and uploads these tables once instead of every batch."""
+    key = (plan.n_modes, plan.n_fine, plan.w, plan.beta, getattr(plan, "kernel", None), plan.real_dtype.str, id(xp))
+    hit = _GRID_TABLES.get(key)
+    if hit is None or hit[0] is not xp:
+        if len(_GRID_TABLES) >= 32:  # a few shapes per run; drop the oldest
+            _GRID_TABLES.pop(next(iter(_GRID_TABLES)))
+        hit = _GRID_TABLES[key] = (xp, plan._correction(xp), plan._index(xp))
+    return hit[1], hit[2]
 
 
 def _fft(a, isign, xp):
@@ -384,10 +444,16 @@ class Plan:
         Number of vectors transformed per :meth:`execute` at the same points.
     backend : str
         "auto", "cuda", "numba-cuda", "cpu", "numba-cpu" or "numpy" (direct sum).
-    method : {"gather", "scatter"}
+    method : {"gather", "scatter"}, optional
         Type-1 spreading: output-driven and deterministic, or the atomic/point-driven baseline.
-    upsampfac : {2.0, 1.25}
+        None (default): the method :mod:`spkernels.tuning` stored for this machine and size
+        (only ``spkernels tune --nondeterministic`` stores scatter, when it matched gather's
+        result within `eps` and was faster), else ``"gather"``.
+    upsampfac : {2.0, 1.5, 1.25}
         Fine-grid oversampling sigma.
+    kernel : {"pswf", "es"}
+        Spreading kernel: the prolate spheroidal wave function (default, finufft 2.5's) or the
+        exponential of semicircle (finufft up to 2.4); see the module docstring.
 
     Examples
     --------
@@ -397,21 +463,24 @@ class Plan:
     """
 
     def __init__(self, nufft_type, n_modes, *, eps=1e-6, isign=None, dtype="complex128", n_trans=1,
-                 backend="auto", method="gather", upsampfac=2.0):
-        if isinstance(nufft_type, bool) or nufft_type not in (1, 2):
-            raise ValueError(f"`nufft_type` must be 1 or 2, got {nufft_type!r}")
-        self.type = int(nufft_type)
+                 backend="auto", method=None, upsampfac=2.0, kernel="pswf"):
+        self.type = ensure_int("nufft_type", nufft_type, low=1, high=2, what="type 1 or type 2")
         self.n_modes = _check_n_modes(n_modes)
         self.real_dtype = _real_dtype(dtype, "dtype")
         self.dtype = _shared.complex_dtype(self.real_dtype)
         self.eps = _check_eps(eps, self.real_dtype)
         self.isign = _check_isign(isign, 1 if self.type == 1 else -1)
-        if isinstance(n_trans, bool) or not isinstance(n_trans, numbers.Integral) or n_trans < 1:
-            raise ValueError(f"`n_trans` must be a positive integer, got {n_trans!r}")
-        self.n_trans = int(n_trans)
-        self.method = _check_method(method)
+        self.n_trans = ensure_int("n_trans", n_trans, low=1)
+        self._method_explicit = method is not None
+        self.method = _check_method("gather" if method is None else method)
         self.upsampfac = _check_upsampfac(upsampfac)
-        self.w, self.beta = kernel_params(self.eps, self.real_dtype, self.upsampfac)
+        self.kernel = _check_kernel(kernel)
+        self.w, self.beta = kernel_params(self.eps, self.real_dtype, self.upsampfac, self.kernel)
+        _check_grid_fits(self.n_modes, self.w, self.upsampfac, self.dtype.itemsize)
+        # every execute holds n_trans mode grids (type 1's output, type 2's input)
+        ensure_fits("n_trans", self.n_trans * math.prod(self.n_modes) * self.dtype.itemsize,
+                    f"the modes of n_trans={fmt_int(self.n_trans)} vectors of {self.n_modes}",
+                    available=_host_available_bytes())
         self.n_fine = fine_grid_size(self.n_modes, self.w, self.upsampfac)
         if not isinstance(backend, str):
             raise TypeError(f"`backend` must be a string, got {type(backend).__name__}")
@@ -465,6 +534,19 @@ class Plan:
         i1, i2, i3 = (xp.asarray(_mode_indices(N) % n) for N, n in zip(self.n_modes, self.n_fine))
         return i1[:, None, None], i2[None, :, None], i3[None, None, :]
 
+    def _tuned_bins(self, impl, m):
+        """Bin target for :func:`_bin_size`; sets the type-1 spreading method when the caller gave none.
+
+        Both from ``spkernels.tuning`` (family ``nufft``: ``bin_target``, ``method``) for this
+        backend, precision and size class, else the backend's ``BIN_TARGET`` and ``"gather"``.
+        """
+        from ..tuning import active, sizes
+
+        cfg = active.current("nufft", self.backend, self.dtype.name, sizes.nufft(self.type, self.w, self.n_fine, m))
+        if not self._method_explicit:
+            self.method = active.value(cfg, "method", "gather", lambda v: v in ("gather", "scatter"), "nufft")
+        return active.value(cfg, "bin_target", impl.BIN_TARGET, lambda v: active.is_int(v, 1, impl.BIN_MAX), "nufft")
+
     # --- public ----------------------------------------------------------------------------
 
     def setpts(self, x, y, z):
@@ -494,7 +576,8 @@ class Plan:
         xp = impl.array_module()
         gpu = xp is not np
         self._gpu = gpu
-        self.bin_size = tuple(_bin_size(n, self.w, impl.BIN_TARGET, impl.BIN_MAX) for n in self.n_fine)
+        target = self._tuned_bins(impl, m)
+        self.bin_size = tuple(_bin_size(n, self.w, target, impl.BIN_MAX) for n in self.n_fine)
         self._vb = self._vector_batch(self.n_trans, gpu, False)  # fails early if one grid does not fit
         step = self._point_chunk(gpu)
         chunks = []
@@ -556,6 +639,10 @@ class Plan:
         if not batched:
             res = res[0]
         if out is not None:
+            if not hasattr(out, "shape") or not hasattr(out, "dtype"):
+                raise TypeError(f"`out` must be an array, got {type(out).__name__}")
+            if isinstance(out, np.ndarray) and not out.flags.writeable:
+                raise ValueError("`out` must be writeable, got a read-only array")
             if tuple(out.shape) != tuple(res.shape) or np.dtype(out.dtype) != self.dtype:
                 raise ValueError(f"`out` must have shape {tuple(res.shape)} and dtype {self.dtype.name}, "
                                  f"got {tuple(out.shape)} {np.dtype(out.dtype).name}")
@@ -568,8 +655,7 @@ class Plan:
         data = _as_module(data, xp)
         nv = int(data.shape[0])
         if getattr(self, "_corr_xp", None) is not xp:  # once per plan (and array module)
-            self._corr = self._correction(xp)
-            self._idx = self._index(xp)
+            self._corr, self._idx = _grid_tables(self, xp)
             self._corr_xp = xp
         corr, idx = self._corr, self._idx
         if self.type == 1:
@@ -602,7 +688,8 @@ class Plan:
 # ----------------------------------------------------------------------------- functions
 
 
-def nufft3d1(x, y, z, c, n_modes, *, eps=1e-6, isign=+1, backend="auto", method="gather", upsampfac=2.0, out=None):
+def nufft3d1(x, y, z, c, n_modes, *, eps=1e-6, isign=+1, backend="auto", method=None, upsampfac=2.0, out=None,
+             kernel="pswf"):
     """Type-1 3-D NUFFT: values at nonuniform points -> Fourier modes ("insertion").
 
     ``f[k1, k2, k3] = sum_j c[j] exp(isign * i * (k1 x[j] + k2 y[j] + k3 z[j]))``.
@@ -617,10 +704,13 @@ def nufft3d1(x, y, z, c, n_modes, *, eps=1e-6, isign=+1, backend="auto", method=
     isign : {+1, -1}
     backend : str
         "auto", "cuda", "numba-cuda", "cpu", "numba-cpu", "numpy" (direct sum).
-    method : {"gather", "scatter"}
-        Spreading: output-driven deterministic gather, or the point-driven baseline.
-    upsampfac : {2.0, 1.25}
+    method : {"gather", "scatter"}, optional
+        Spreading: output-driven deterministic gather, or the point-driven baseline; None: the
+        tuned method, else gather (see :class:`Plan`).
+    upsampfac : {2.0, 1.5, 1.25}
     out : array, optional
+    kernel : {"pswf", "es"}
+        Spreading kernel (see :class:`Plan`).
 
     Returns
     -------
@@ -638,12 +728,12 @@ def nufft3d1(x, y, z, c, n_modes, *, eps=1e-6, isign=+1, backend="auto", method=
     cdt = _shared.complex_dtype(x.dtype)
     c, nv, _ = _check_values("c", c, cdt, 1, (int(x.shape[0]),))
     plan = Plan(1, n_modes, eps=eps, isign=isign, dtype=cdt, n_trans=nv, backend=backend, method=method,
-                upsampfac=upsampfac)
+                upsampfac=upsampfac, kernel=kernel)
     plan.setpts(x, y, z)
     return plan.execute(c, out=out)
 
 
-def nufft3d2(x, y, z, f, *, eps=1e-6, isign=-1, backend="auto", upsampfac=2.0, out=None):
+def nufft3d2(x, y, z, f, *, eps=1e-6, isign=-1, backend="auto", upsampfac=2.0, out=None, kernel="pswf"):
     """Type-2 3-D NUFFT: Fourier modes -> values at nonuniform points ("slicing").
 
     ``c[j] = sum_k f[k1, k2, k3] exp(isign * i * (k1 x[j] + k2 y[j] + k3 z[j]))``.
@@ -652,7 +742,7 @@ def nufft3d2(x, y, z, f, *, eps=1e-6, isign=-1, backend="auto", upsampfac=2.0, o
     ----------
     x, y, z : 1-D float32 or float64 arrays of length M, in [-3 pi, 3 pi)
     f : complex64 or complex128 array, (N1, N2, N3) or (V, N1, N2, N3)
-    eps, isign, backend, upsampfac, out
+    eps, isign, backend, upsampfac, out, kernel
         As in :func:`nufft3d1` (default isign -1).
 
     Returns
@@ -669,6 +759,7 @@ def nufft3d2(x, y, z, f, *, eps=1e-6, isign=-1, backend="auto", upsampfac=2.0, o
     f = ensure_array("f", f, dtypes=(np.complex64, np.complex128), ndim=(3, 4))
     n_modes = tuple(int(s) for s in f.shape[-3:])
     f, nv, _ = _check_values("f", f, cdt, 3, n_modes)
-    plan = Plan(2, n_modes, eps=eps, isign=isign, dtype=cdt, n_trans=nv, backend=backend, upsampfac=upsampfac)
+    plan = Plan(2, n_modes, eps=eps, isign=isign, dtype=cdt, n_trans=nv, backend=backend, upsampfac=upsampfac,
+                kernel=kernel)
     plan.setpts(x, y, z)
     return plan.execute(f, out=out)

@@ -5,7 +5,42 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from .._arrays import ensure_int, ensure_real
 from .phasing import PhasingSchedule
+
+
+def _check_keys(where: str, raw, cls) -> None:
+    """`raw` must be a table (dict) whose keys are fields of dataclass `cls`; the error names them."""
+    if not isinstance(raw, dict):
+        raise TypeError(f"`{where}` must be a table of settings, got {type(raw).__name__}")
+    known = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise ValueError(f"unknown key{'s' if len(unknown) > 1 else ''} in `{where}`: {', '.join(unknown)}; "
+                         f"known: {', '.join(known)}")
+
+
+def _typed(where: str, raw: dict, cls) -> dict:
+    """Check the values of `raw` against the annotated types of `cls` (int, float, bool, str):
+    an int field takes a real integer (not 1.5, "2" or True), a float field any real number."""
+    out = dict(raw)
+    for f in dataclasses.fields(cls):
+        if f.name not in raw:
+            continue
+        v, name, kind = raw[f.name], f"{where}.{f.name}" if where else f.name, str(f.type)
+        if v is None and "None" in kind:
+            continue
+        if kind.startswith("int"):
+            out[f.name] = ensure_int(name, v)
+        elif kind.startswith("float"):
+            out[f.name] = ensure_real(name, v)
+        elif kind.startswith("bool"):
+            if not isinstance(v, bool):
+                raise TypeError(f"`{name}` must be true or false, got {type(v).__name__} {v!r}")
+        elif kind.startswith("str"):
+            if not isinstance(v, str):
+                raise TypeError(f"`{name}` must be a string, got {type(v).__name__} {v!r}")
+    return out
 
 
 @dataclass(frozen=True)
@@ -17,22 +52,89 @@ class Stage:
     resolution : float
         Resolution limit in Å: pixels with ``|s| > 1/resolution`` are ignored in this stage.
     generations : int
-        Generations run at this stage.
+        Generations run at this stage: exactly this many when `max_generations` is None (a fixed
+        stage), else the fewest.
     n_references : int
         Reference orientations drawn (freshly rotated) each generation.
+    max_generations : int or None
+        Makes the stage adaptive: it ends by convergence (:class:`Convergence`) after
+        `generations` to `max_generations` generations (:func:`~spkernels.mtip.schedule.stage_decision`).
     """
 
     resolution: float
     generations: int
     n_references: int
+    max_generations: int | None = None
 
     def __post_init__(self):
-        if not self.resolution > 0:
-            raise ValueError(f"`resolution` must be > 0 Å, got {self.resolution}")
-        if self.generations < 1:
-            raise ValueError(f"`generations` must be >= 1, got {self.generations}")
-        if self.n_references < 1:
-            raise ValueError(f"`n_references` must be >= 1, got {self.n_references}")
+        object.__setattr__(self, "resolution", ensure_real("resolution", self.resolution, low=0.0, low_open=True))
+        object.__setattr__(self, "generations", ensure_int("generations", self.generations, low=1, high=10**6))
+        object.__setattr__(self, "n_references", ensure_int("n_references", self.n_references, low=1, high=10**10))
+        if self.max_generations is not None:
+            object.__setattr__(self, "max_generations", ensure_int("max_generations", self.max_generations,
+                                                                   low=self.generations, high=10**6))
+
+    @property
+    def adaptive(self) -> bool:
+        """Whether the stage ends by convergence (it has a `max_generations`)."""
+        return self.max_generations is not None and self.max_generations > self.generations
+
+    @property
+    def most_generations(self) -> int:
+        """The most generations the stage can run (before restarts)."""
+        return self.max_generations if self.max_generations is not None else self.generations
+
+
+@dataclass(frozen=True)
+class Convergence:
+    """When an adaptive stage (:attr:`Stage.max_generations`) has converged; TOML table ``[mtip.convergence]``.
+
+    Measured per generation on the orientations matching returned against those it started
+    from (:func:`~spkernels.mtip.schedule.generation_metrics`), with the stage's angular
+    resolution ``resolution / diameter`` radians as the unit of "moved".
+
+    Attributes
+    ----------
+    settled_fraction : float
+        The stage has settled when at least this share of the images moved by less than
+        `settled_angle` stage units in the last generation ...
+    settled_angle : float
+        ... in units of the stage's angular resolution ``resolution / diameter`` (radians), and
+        at least 1.5 local refinement steps (``local_angle``: an image that took one is settling).
+    score_tolerance : float
+        ... or (not in the final stage) when the mean score changed by less than this fraction
+        from the previous generation of the stage while the median image moved by less than
+        `settled_angle` units.
+    unbroken_angle : float
+        Degrees: a median move above this means the assignments are still near-random (the
+        model's symmetry is not broken): such a stage never ends as settled; at its maximum it
+        takes a fresh random start (orientations and model) while `restarts` remain.
+    restarts : int
+        Fresh random starts allowed in the whole run.
+    budget : int or None
+        Total generations of the run, restarts included (None: the sum of the stages' maxima,
+        plus the generations of each restarted attempt).
+        An adaptive stage ends early when the rest is needed for the later stages' minima and
+        the final stage's maximum.
+    """
+
+    settled_fraction: float = 0.9
+    settled_angle: float = 1.0
+    score_tolerance: float = 1e-3
+    unbroken_angle: float = 30.0
+    restarts: int = 1
+    budget: int | None = None
+
+    def __post_init__(self):
+        set_ = lambda name, v: object.__setattr__(self, name, v)  # noqa: E731 (frozen dataclass)
+        set_("settled_fraction", ensure_real("settled_fraction", self.settled_fraction, low=0.0, high=1.0))
+        set_("settled_angle", ensure_real("settled_angle", self.settled_angle, low=0.0, low_open=True))
+        set_("score_tolerance", ensure_real("score_tolerance", self.score_tolerance, low=0.0))
+        set_("unbroken_angle", ensure_real("unbroken_angle", self.unbroken_angle, low=0.0, high=180.0,
+                                           low_open=True))
+        set_("restarts", ensure_int("restarts", self.restarts, low=0, high=1000))
+        if self.budget is not None:
+            set_("budget", ensure_int("budget", self.budget, low=1, high=10**6))
 
 
 @dataclass(frozen=True)
@@ -46,7 +148,12 @@ class MTIPConfig:
         the same seed and inputs give bitwise the same result, also across ``--resume``.
     stages : tuple of Stage
         Coarse-to-fine schedule; empty means
-        :func:`~spkernels.mtip.schedule.default_schedule` built from the data.
+        :func:`~spkernels.mtip.schedule.default_schedule` built from the data (adaptive stages).
+        Stages given here run exactly their ``generations`` unless they set ``max_generations``.
+    convergence : Convergence
+        When an adaptive stage ends, the total budget and the fresh random starts
+        (:func:`~spkernels.mtip.schedule.stage_decision`); every decision is logged and kept in
+        the history (``decision``).
     particle_diameter : float or None
         Å; estimated from the data's central speckle when None.
     box_factor : float
@@ -84,9 +191,11 @@ class MTIPConfig:
         best of many noisy scores. 0 disables.
     local_candidates : int
         Random perturbations of each image's current orientation offered as extra candidates
-        (local refinement). Measured on 3000 images, final stage at 9.96 Å: with 4 candidates
-        and 3000 references the median orientation error fell from 3.9° to 2.2° in 3 generations
-        and FSC-0.5 from 12.1 to 10.8 Å, where 6000 references alone reached 3.4° and 12.1 Å.
+        (local refinement); with any, the current orientation turned 180° about the beam axis
+        (its Friedel twin, whose pattern differs only through the Ewald curvature) competes
+        too. Measured on 3000 images, final stage at 9.96 Å: with 4 candidates and 3000
+        references the median orientation error fell from 3.9° to 2.2° in 3 generations and
+        FSC-0.5 from 12.1 to 10.8 Å, where 6000 references alone reached 3.4° and 12.1 Å.
     local_angle : float or None
         Degrees; rotation angle of the perturbations (None: half the reference grid spacing).
     soft_stages : int
@@ -98,6 +207,7 @@ class MTIPConfig:
 
     seed: int = 0
     stages: tuple = ()
+    convergence: Convergence = field(default_factory=Convergence)
     particle_diameter: float | None = None
     box_factor: float = 2.2
     phasing: PhasingSchedule = field(default_factory=PhasingSchedule)
@@ -119,30 +229,67 @@ class MTIPConfig:
     soft_temperature: float = 1.0
 
     def __post_init__(self):
-        stages = tuple(s if isinstance(s, Stage) else Stage(**s) for s in self.stages)
-        object.__setattr__(self, "stages", stages)
+        set_ = lambda name, v: object.__setattr__(self, name, v)  # noqa: E731 (frozen dataclass)
+        if isinstance(self.stages, (str, bytes, dict)) or not isinstance(self.stages, (tuple, list)):
+            raise TypeError(f"`stages` must be a list of stage tables, got {type(self.stages).__name__}")
+        stages = []
+        for i, st in enumerate(self.stages):
+            if isinstance(st, Stage):
+                stages.append(st)
+                continue
+            _check_keys(f"stages[{i}]", st, Stage)
+            missing = [f.name for f in dataclasses.fields(Stage)
+                       if f.name not in st and f.default is dataclasses.MISSING]
+            if missing:
+                raise ValueError(f"`stages[{i}]` lacks {', '.join(missing)}")
+            try:
+                stages.append(Stage(**st))
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(str(exc).replace("`", f"`stages[{i}].", 1)) from None
+        set_("stages", tuple(stages))
+        if isinstance(self.convergence, dict):
+            _check_keys("convergence", self.convergence, Convergence)
+            typed = _typed("convergence", self.convergence, Convergence)
+            try:
+                set_("convergence", Convergence(**typed))
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(str(exc).replace("`", "`convergence.", 1)) from None
+        elif not isinstance(self.convergence, Convergence):
+            raise TypeError(f"`convergence` must be a Convergence or a table, got {type(self.convergence).__name__}")
         if isinstance(self.phasing, dict):
-            object.__setattr__(self, "phasing", PhasingSchedule(**self.phasing))
-        if self.particle_diameter is not None and not self.particle_diameter > 0:
-            raise ValueError(f"`particle_diameter` must be > 0 Å, got {self.particle_diameter}")
-        if not self.box_factor >= 2.0:
-            raise ValueError(f"`box_factor` must be >= 2 (the autocorrelation spans twice the particle), got {self.box_factor}")
-        if self.switch_margin < 0 or self.local_candidates < 0 or self.soft_stages < 0:
-            raise ValueError("`switch_margin`, `local_candidates` and `soft_stages` must be >= 0")
-        if self.local_angle is not None and not self.local_angle > 0:
-            raise ValueError(f"`local_angle` must be > 0 degrees, got {self.local_angle}")
-        if not self.soft_temperature > 0:
-            raise ValueError(f"`soft_temperature` must be > 0, got {self.soft_temperature}")
-        for name in ("n_phasing_runs", "final_phasing_runs", "cg_maxiter", "reference_batch"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"`{name}` must be >= 1")
-        for name in ("cg_tol", "tikhonov", "photon_floor", "eps"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"`{name}` must be > 0")
+            _check_keys("phasing", self.phasing, PhasingSchedule)
+            typed = _typed("phasing", self.phasing, PhasingSchedule)
+            try:
+                set_("phasing", PhasingSchedule(**typed))
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(str(exc).replace("`", "`phasing.", 1)) from None
+        elif not isinstance(self.phasing, PhasingSchedule):
+            raise TypeError(f"`phasing` must be a PhasingSchedule or a table, got {type(self.phasing).__name__}")
+        set_("seed", ensure_int("seed", self.seed, low=0))
+        if self.particle_diameter is not None:
+            set_("particle_diameter", ensure_real("particle_diameter", self.particle_diameter, low=0.0, low_open=True))
+        set_("box_factor", ensure_real("box_factor", self.box_factor, low=2.0))  # the autocorrelation spans 2x
+        # Counts have generous upper limits, so a typo (10**30) fails here and not hours later.
+        for name, top in (("n_phasing_runs", 1000), ("final_phasing_runs", 1000), ("cg_maxiter", 10**6),
+                          ("reference_batch", 10**8)):
+            set_(name, ensure_int(name, getattr(self, name), low=1, high=top))
+        for name, top in (("local_candidates", 1000), ("soft_stages", 10**4)):
+            set_(name, ensure_int(name, getattr(self, name), low=0, high=top))
+        set_("switch_margin", ensure_real("switch_margin", self.switch_margin, low=0.0))
+        if self.local_angle is not None:
+            set_("local_angle", ensure_real("local_angle", self.local_angle, low=0.0, low_open=True))
+        for name in ("soft_temperature", "cg_tol", "tikhonov", "photon_floor"):
+            set_(name, ensure_real(name, getattr(self, name), low=0.0, low_open=True))
+        set_("eps", ensure_real("eps", self.eps, low=0.0, high=1.0, low_open=True, high_open=True))
+        for name in ("keep_current", "slice_phased"):
+            if not isinstance(getattr(self, name), (bool,)):
+                raise TypeError(f"`{name}` must be true or false, got {getattr(self, name)!r}")
+        if not isinstance(self.backend, str):
+            raise TypeError(f"`backend` must be a string, got {type(self.backend).__name__}")
 
     @classmethod
     def from_toml(cls, path) -> "MTIPConfig":
-        """Read a config file: top-level keys, a ``[phasing]`` table, ``[[stages]]`` tables."""
+        """Read a config file: top-level keys, ``[phasing]`` and ``[convergence]`` tables, ``[[stages]]`` tables."""
         import tomllib
 
         with open(path, "rb") as f:
@@ -151,7 +298,14 @@ class MTIPConfig:
 
     @classmethod
     def from_dict(cls, raw: dict) -> "MTIPConfig":
-        """Build from a plain dict (unknown keys are an error naming them)."""
+        """Build from a plain dict (a TOML table).
+
+        Unknown keys in any table (the settings, ``phasing``, ``convergence``, each of ``stages``) and values of
+        the wrong type (``generations = 1.5`` or ``"2"``, ``eps = "1e-4"``) are a ``ValueError``
+        / ``TypeError`` naming the key, e.g. ``stages[1].generations``.
+        """
+        if not isinstance(raw, dict):
+            raise TypeError(f"the MTIP settings must be a table, got {type(raw).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(raw) - known
         if unknown:
@@ -159,6 +313,7 @@ class MTIPConfig:
         return cls(**raw)
 
     def to_dict(self) -> dict:
+        """Plain dict of the settings (TOML/JSON-ready; :meth:`from_dict` reads it back)."""
         d = dataclasses.asdict(self)
         d["stages"] = [dataclasses.asdict(s) for s in self.stages]
         return d

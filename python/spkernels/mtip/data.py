@@ -41,15 +41,22 @@ class SPIData:
             raise ValueError(f"`s` must have shape (P, 3) = ({self.intensities.shape[1]}, 3), got {self.s.shape}")
         ensure_finite("s", self.s)
         if self.mask is not None:
-            self.mask = np.asarray(self.mask, dtype=np.float64).reshape(-1)
+            mask = ensure_array("mask", self.mask, allow_device=False)
+            if mask.dtype.kind not in "biuf":
+                raise TypeError(f"`mask` must be real pixel weights, got dtype {mask.dtype.name}")
+            self.mask = np.asarray(mask, dtype=np.float64).reshape(-1)
             if self.mask.shape != (self.intensities.shape[1],):
                 raise ValueError(f"`mask` must have {self.intensities.shape[1]} entries, got {self.mask.size}")
             if (self.mask < 0).any() or not np.isfinite(self.mask).all():
                 raise ValueError("`mask` must be finite and non-negative")
         if self.orientations is not None:
-            self.orientations = np.asarray(self.orientations, dtype=np.float64).reshape(-1, 4)
-            if len(self.orientations) != len(self.intensities):
-                raise ValueError("`orientations` must have one quaternion per image")
+            q = ensure_array("orientations", self.orientations, ndim=(1, 2), allow_device=False)
+            if q.dtype.kind not in "iuf":
+                raise TypeError(f"`orientations` must be real quaternions, got dtype {q.dtype.name}")
+            if q.size != 4 * len(self.intensities):
+                raise ValueError(f"`orientations` must have one quaternion per image: ({len(self.intensities)}, 4), "
+                                 f"got shape {tuple(q.shape)}")
+            self.orientations = np.asarray(q, dtype=np.float64).reshape(-1, 4)
 
     @classmethod
     def from_dataset(cls, ds) -> "SPIData":

@@ -4,25 +4,26 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._arrays import fft_module
-
-_fft = fft_module(np)  # threaded host FFTs
+from .._arrays import array_module, fft_module
 
 
-def ball(M: int, radius_vox: float) -> np.ndarray:
-    """Voxels of an M³ grid within `radius_vox` of the centre index M // 2."""
-    c = np.arange(M) - M // 2
+def ball(M: int, radius_vox: float, xp=np):
+    """Voxels of an M³ grid within `radius_vox` of the centre index M // 2 (arrays of module `xp`)."""
+    c = xp.arange(M) - M // 2
     r2 = c[:, None, None] ** 2 + c[None, :, None] ** 2 + c[None, None, :] ** 2
     return r2 <= radius_vox**2
 
 
-def resample(vol: np.ndarray, M_new: int) -> np.ndarray:
-    """Fourier pad/crop a centred odd-sized volume to M_new³ over the same box (values kept)."""
+def resample(vol, M_new: int):
+    """Fourier pad/crop a centred odd-sized volume to M_new³ over the same box (values kept;
+    NumPy or CuPy, computed where `vol` lives)."""
     M = vol.shape[0]
     if M == M_new:
         return vol.copy()
+    xp = array_module(vol)
+    _fft = fft_module(xp)
     f = _fft.fftshift(_fft.fftn(_fft.ifftshift(vol)))
-    out = np.zeros((M_new,) * 3, dtype=complex)
+    out = xp.zeros((M_new,) * 3, dtype=complex)
     c_old, c_new = M // 2, M_new // 2
     h = min(M, M_new) // 2
     so = slice(c_old - h, c_old + h + 1)

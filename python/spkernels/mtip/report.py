@@ -51,6 +51,10 @@ def write_outputs(result, out_dir, *, reference=None, reference_voxel_size=None,
     plot_sections(result.rho, out / "sections.png", title=f"MTIP density, voxel {result.voxel_size:.2f} Å")
     rep = {"voxel_size_angstrom": result.voxel_size, "grid": list(result.rho.shape),
            "generations": len(result.history), "history": result.history}
+    if getattr(result, "size_estimate", None) is not None:
+        rep["size_estimate"] = result.size_estimate
+    if getattr(result, "stages", None) is not None:
+        rep["stages"] = result.stages
     if result.history:
         rep["seconds_total"] = float(sum(sum(h["seconds"].values()) for h in result.history))
     if true_orientations is not None:
@@ -72,7 +76,8 @@ def write_outputs(result, out_dir, *, reference=None, reference_voxel_size=None,
 
 
 def format_report(rep: dict) -> str:
-    """Markdown summary: resolution, orientation error, a table of time per step per generation."""
+    """Markdown summary: resolution, orientation error, particle size and how it was found, the
+    stages (generations run, why each ended), a table of time per step per generation."""
     lines = ["# MTIP reconstruction", ""]
     if "fsc_resolution_angstrom" in rep:
         mark = "" if rep["fsc_resolution_reached"] else " (FSC never fell below 0.5: better than this)"
@@ -83,6 +88,13 @@ def format_report(rep: dict) -> str:
         lines.append(f"- median orientation error: {rep['median_orientation_error_deg']:.2f}°")
     lines.append(f"- grid {rep['grid'][0]}³, voxel {rep['voxel_size_angstrom']:.2f} Å, "
                  f"{rep['generations']} generations, {rep.get('seconds_total', 0):.0f} s in the steps")
+    size = rep.get("size_estimate")
+    if size:
+        lines.append(f"- particle diameter {size['diameter']:.1f} Å by {size['method']} ({size['reason']})")
+    if rep.get("stages"):
+        lines += ["", "| stage | res. limit (Å) | generations | why it ended |", "|---|---|---|---|"]
+        for st in rep["stages"]:
+            lines.append(f"| {st['stage']} | {st['resolution_limit']:.1f} | {st['generations']} | {st['reason']} |")
     lines += ["", "| gen | res. limit (Å) | M | refs | kept current | CG its | median err (°) | match s | merge s | phase s |",
               "|---|---|---|---|---|---|---|---|---|---|"]
     for h in rep["history"]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._shared import core_function, host_arrays, no_point_limit
+from .._shared import core_function, core_missing, host_arrays, no_point_limit
 
 BIN_TARGET, BIN_MAX = 16, 32
 EXACT = False
@@ -18,6 +18,10 @@ EXACT = False
 array_module = host_arrays
 
 max_points = no_point_limit
+
+
+def why_unavailable():
+    return core_missing("nufft_spread_cpu", "the nufft kernels")
 
 
 def _canonical(a):

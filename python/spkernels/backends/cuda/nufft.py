@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..._arrays import device_pointer
-from .._shared import core_function, core_tag, no_point_limit, real_dtype
+from .._shared import core_function, core_missing, core_tag, cupy_missing, no_point_limit, real_dtype
 
 BIN_TARGET, BIN_MAX = 8, 16
 EXACT = False
@@ -24,6 +24,10 @@ def array_module():
     return cupy
 
 max_points = no_point_limit
+
+
+def why_unavailable():
+    return core_missing("nufft_spread_cuda", "the nufft CUDA kernels") or cupy_missing()
 
 
 def _stream():

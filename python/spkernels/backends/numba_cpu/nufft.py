@@ -28,7 +28,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from .._shared import host_arrays
+from .._shared import always_available, host_arrays
 
 from ..numba_math.nufft import (
     MAX_NEIGHBOURS,
@@ -52,6 +52,9 @@ EXACT = False
 WEIGHT_CACHE_BYTES = 1 << 30
 
 array_module = host_arrays
+
+
+why_unavailable = always_available
 
 
 def max_points(w):

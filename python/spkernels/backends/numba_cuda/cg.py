@@ -19,7 +19,9 @@ import numpy as np
 from numba import cuda, float64
 
 from ... import backends as _backends
+from ... import _arrays
 from ..._arrays import is_device_array
+from . import to_device
 from .._shared import real_dtype
 from ..numba_math import cg as _m
 
@@ -191,11 +193,8 @@ class Engine:
         self.state = cuda.to_device(np.zeros(_m.STATE_SIZE))
         self.hist = cuda.to_device(np.full(maxiter + 1, np.nan))
         self.work = work_array()
-        try:
-            import cupy
-        except ImportError:
-            cupy = None
-        self.cp = cupy
+        xp = _backends.array_module("numba-cuda")
+        self.cp = None if xp is np else xp  # the operator's arrays: CuPy views of the vectors
 
     def empty(self):
         return cuda.device_array(self.shape, self.dtype)
@@ -204,14 +203,14 @@ class Engine:
         return cuda.to_device(np.zeros(self.shape, self.dtype))
 
     def adopt(self, a):
-        if not is_device_array(a) and hasattr(a, "copy_to_host"):  # simulator arrays have no CAI
+        if hasattr(a, "copy_to_host") and not is_device_array(a):  # simulator arrays have no CAI
             if np.dtype(a.dtype) != self.dtype:
                 raise TypeError(f"operator returned dtype {np.dtype(a.dtype).name}, expected {self.dtype.name}")
             return a.reshape(self.shape)
         if is_device_array(a):
-            if self.cp is not None:
-                return cuda.as_cuda_array(self.cp.ascontiguousarray(self.cp.asarray(a, dtype=self.dtype)))
-            d = cuda.as_cuda_array(a)
+            if self.cp is not None and np.dtype(a.dtype) != self.dtype:
+                a = self.cp.asarray(a, dtype=self.dtype)
+            d = to_device(_arrays.contiguous(a))
             if np.dtype(d.dtype) != self.dtype:
                 raise TypeError(f"operator returned dtype {np.dtype(d.dtype).name}, expected {self.dtype.name}")
             return d.reshape(self.shape)

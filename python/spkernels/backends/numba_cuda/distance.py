@@ -251,7 +251,7 @@ def score_matrix(X, Y, w, metric_id, precision):
 
 def merge_topk_device(idx_a, sc_a, idx_b, sc_b, offset=0):
     """Merge device list b, its indices shifted by `offset`, into device list a in place."""
-    da, sa, db, sb = (cuda.as_cuda_array(x) for x in (idx_a, sc_a, idx_b, sc_b))
+    da, sa, db, sb = (to_device(x) for x in (idx_a, sc_a, idx_b, sc_b))
     n = da.shape[0]
     _merge_kernel[(n + 127) // 128, 128](da, sa, db, sb, int(offset))
 

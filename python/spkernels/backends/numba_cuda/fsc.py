@@ -20,6 +20,7 @@ from numba import cuda, float64
 
 from ... import backends as _backends
 from ..cuda.fsc import spectra  # noqa: F401  (the contract's spectra: cupy.fft or the host FFT)
+from . import to_device
 from ..numba_math.fsc import (FSC_COUNT, FSC_NUM, FSC_POW1, FSC_POW2, FSC_SUMS, fsc_multiplicity,
                               fsc_shell_index, fsc_voxel_terms)
 
@@ -100,8 +101,7 @@ def _reduce_kernel(partial, sums):
 
 def accumulate(f1, f2, nx, az, ay, ax, n_shells):
     """Per-shell sums of two half spectra (device or host arrays); a Numba device array (n_shells, 4)."""
-    d1 = cuda.as_cuda_array(f1) if not isinstance(f1, np.ndarray) else cuda.to_device(f1)
-    d2 = cuda.as_cuda_array(f2) if not isinstance(f2, np.ndarray) else cuda.to_device(f2)
+    d1, d2 = to_device(f1), to_device(f2)
     nz, ny, nxh = d1.shape
     total = nz * ny * nxh
     row = int(n_shells) * FSC_SUMS

@@ -17,6 +17,11 @@ results go back in the same kind. Kernels:
   reach its column, in bin order then sorted order. No atomics: bitwise deterministic.
 - ``spread`` ``method="scatter"``: one thread per sorted point, ``cuda.atomic.add`` on the real
   and imaginary parts (the non-deterministic baseline).
+
+Weights: the ES kernel (``beta > 0``) is evaluated directly; the PSWF (``beta < 0``) from the
+Numba CPU twin's :func:`~spkernels.backends.numba_math.nufft.kernel_poly` table (Horner), as the
+CUDA C++ kernels do with theirs: a direct PSWF costs an eigenvalue solve and w + 1 Legendre
+series per axis and point.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import os
 
 import numpy as np
 
-from .._shared import no_point_limit
+from .._shared import cupy_missing, no_point_limit
 from numba import cuda  # a module global: the simulator swaps it while kernels run
 
 from ..numba_math.nufft import (
@@ -34,6 +39,8 @@ from ..numba_math.nufft import (
     MAX_WIDTH,
     axis_weights,
     first_index,
+    kernel_poly,
+    weights_horner,
     grid_coord,
     bin_id,
     n_bins,
@@ -43,7 +50,7 @@ from ..numba_math.nufft import (
     support_offset,
     wrap,
 )
-from . import blocks_for
+from . import blocks_for, to_device
 
 #: points staged in shared memory per batch of the gather (3 x 64 x 16 float64 = 24 KiB)
 STAGE = 64
@@ -69,6 +76,13 @@ def array_module():
 max_points = no_point_limit
 
 
+def why_unavailable():
+    """The simulator computes in NumPy; a real GPU needs CuPy (FFT, sort)."""
+    from .. import cuda_simulator
+
+    return None if cuda_simulator() else cupy_missing()
+
+
 def _xp(a):
     if isinstance(a, np.ndarray):
         return np
@@ -77,24 +91,38 @@ def _xp(a):
     return cupy
 
 
-def _dev(a):
-    """Numba view of a CuPy array (no copy); NumPy arrays (simulator) are copied in."""
-    if isinstance(a, np.ndarray):
-        return cuda.to_device(np.ascontiguousarray(a))
-    return cuda.as_cuda_array(a)
+_dev = to_device  # a Numba view of device arrays (no copy); host arrays are copied in
 
 
-def _back(d, like):
-    """Result in the kind of `like`: the same memory for CuPy, a host copy under the simulator."""
+def _back(d, like, owner):
+    """The output `d` of a kernel in the kind of `like`: `owner`, the device array `d` views,
+    for device input; a host copy under the simulator's NumPy path."""
     if isinstance(like, np.ndarray):
         return d.copy_to_host()
-    import cupy
+    return owner
 
-    return cupy.asarray(d)
+
+def _weight_table(w, beta):
+    """(table, use it): the PSWF's Horner table on the device, or a 1 x 1 placeholder for ES."""
+    if beta < 0:
+        return _dev(np.ascontiguousarray(kernel_poly(w, beta))), True
+    return _dev(np.zeros((1, 1))), False
 
 
 @functools.lru_cache(maxsize=None)
 def _kernels():
+    # the simulator hands its device arrays only to device functions, not to @njit ones
+    horner = cuda.jit(device=True)(weights_horner.py_func)
+
+    @cuda.jit(device=True)
+    def weights(t, w, beta, coef, poly, out):
+        # axis_weights (ES, direct) or numba_math's axis_weights_poly (the PSWF's table)
+        if not poly:
+            return axis_weights(t, w, beta, out)
+        l0 = first_index(t, w)
+        horner(l0 - t, w, coef.shape[0] - 1, coef, out)
+        return l0
+
     @cuda.jit
     def bin_ids(x, y, z, n1, n2, n3, bs1, bs2, bs3, out):
         j = cuda.grid(1)
@@ -102,7 +130,7 @@ def _kernels():
             out[j] = bin_id(x[j], y[j], z[j], n1, n2, n3, bs1, bs2, bs3)
 
     @cuda.jit
-    def interp(x, y, z, fine, perm, w, beta, out):
+    def interp(x, y, z, fine, perm, w, beta, coef, poly, out):
         p = cuda.grid(1)
         if p >= perm.shape[0]:
             return
@@ -116,9 +144,9 @@ def _kernels():
         i2 = cuda.local.array(MAX_WIDTH, np.int64)
         i3 = cuda.local.array(MAX_WIDTH, np.int64)
         idx = perm[p]
-        l1 = axis_weights(grid_coord(x[idx], n1), w, beta, w1)
-        l2 = axis_weights(grid_coord(y[idx], n2), w, beta, w2)
-        l3 = axis_weights(grid_coord(z[idx], n3), w, beta, w3)
+        l1 = weights(grid_coord(x[idx], n1), w, beta, coef, poly, w1)
+        l2 = weights(grid_coord(y[idx], n2), w, beta, coef, poly, w2)
+        l3 = weights(grid_coord(z[idx], n3), w, beta, coef, poly, w3)
         for i in range(w):
             i1[i] = wrap(l1 + i, n1)
             i2[i] = wrap(l2 + i, n2)
@@ -143,7 +171,7 @@ def _kernels():
             out[v, idx] = complex(sr, si)
 
     @cuda.jit
-    def scatter(x, y, z, c, perm, w, beta, fine_ri):
+    def scatter(x, y, z, c, perm, w, beta, coef, poly, fine_ri):
         p = cuda.grid(1)
         if p >= perm.shape[0]:
             return
@@ -154,9 +182,9 @@ def _kernels():
         w2 = cuda.local.array(MAX_WIDTH, np.float64)
         w3 = cuda.local.array(MAX_WIDTH, np.float64)
         idx = perm[p]
-        l1 = axis_weights(grid_coord(x[idx], n1), w, beta, w1)
-        l2 = axis_weights(grid_coord(y[idx], n2), w, beta, w2)
-        l3 = axis_weights(grid_coord(z[idx], n3), w, beta, w3)
+        l1 = weights(grid_coord(x[idx], n1), w, beta, coef, poly, w1)
+        l2 = weights(grid_coord(y[idx], n2), w, beta, coef, poly, w2)
+        l3 = weights(grid_coord(z[idx], n3), w, beta, coef, poly, w3)
         for v in range(fine_ri.shape[0]):
             cv = c[v, idx]
             for a in range(w):
@@ -171,7 +199,7 @@ def _kernels():
                         cuda.atomic.add(fine_ri, (v, ia, ib, 2 * ik + 1), cv.imag * wt)
 
     @cuda.jit
-    def gather(x, y, z, c, perm, offsets, n1, n2, n3, bs1, bs2, bs3, w, beta, fine):
+    def gather(x, y, z, c, perm, offsets, n1, n2, n3, bs1, bs2, bs3, w, beta, coef, poly, fine):
         tile = cuda.blockIdx.x
         tid = cuda.threadIdx.x
         nb2 = (n2 + bs2 - 1) // bs2
@@ -234,13 +262,13 @@ def _kernels():
                                 so2[tid] = o2
                                 so3[tid] = o3
                                 if reach:
-                                    axis_weights(t1, w, beta, wl)
+                                    weights(t1, w, beta, coef, poly, wl)
                                     for q in range(w):
                                         sw1[tid, q] = wl[q]
-                                    axis_weights(t2, w, beta, wl)
+                                    weights(t2, w, beta, coef, poly, wl)
                                     for q in range(w):
                                         sw2[tid, q] = wl[q]
-                                    axis_weights(t3, w, beta, wl)
+                                    weights(t3, w, beta, coef, poly, wl)
                                     for q in range(w):
                                         sw3[tid, q] = wl[q]
                                     cv = c[v, idx]
@@ -290,7 +318,7 @@ def setpts(x, y, z, n_fine, bin_size):
     bins = xp.empty(m, np.int64)
     dbins = _dev(bins)
     bin_ids[blocks_for(m, THREADS), THREADS](_dev(x), _dev(y), _dev(z), n1, n2, n3, bs1, bs2, bs3, dbins)
-    bins = _back(dbins, x)
+    bins = _back(dbins, x, bins)
     # unique keys: any (stable or not) sort gives the same, stable order
     keys = bins * m + xp.arange(m, dtype=np.int64)
     perm = xp.argsort(keys).astype(np.int64)
@@ -315,17 +343,19 @@ def spread(x, y, z, c, perm, bin_offsets, n_fine, bin_size, w, beta, method, max
         fine = xp.empty((nv, n1, n2, n3), c.dtype)  # every cell written by its tile's block
         dfine = _dev(fine)
         threads = max(STAGE, bs1 * bs2)
+        coef, poly = _weight_table(int(w), float(beta))
         gather[nbins, threads](_dev(x), _dev(y), _dev(z), _dev(c), _dev(perm), _dev(bin_offsets),
-                               n1, n2, n3, bs1, bs2, bs3, int(w), float(beta), dfine)
-        return _back(dfine, c)
+                               n1, n2, n3, bs1, bs2, bs3, int(w), float(beta), coef, poly, dfine)
+        return _back(dfine, c, fine)
     if method != "scatter":
         raise ValueError(f"`method` must be 'gather' or 'scatter', got {method!r}")
     real = np.float32 if c.dtype == np.complex64 else np.float64
     fine_ri = xp.zeros((nv, n1, n2, 2 * n3), real)
     dfine = _dev(fine_ri)
+    coef, poly = _weight_table(int(w), float(beta))
     scatter[blocks_for(m, THREADS), THREADS](_dev(x), _dev(y), _dev(z), _dev(c), _dev(perm), int(w),
-                                             float(beta), dfine)
-    return _back(dfine, c).view(c.dtype)
+                                             float(beta), coef, poly, dfine)
+    return _back(dfine, c, fine_ri).view(c.dtype)
 
 
 def interp(x, y, z, fine, perm, w, beta):
@@ -336,6 +366,7 @@ def interp(x, y, z, fine, perm, w, beta):
     xp = _xp(fine)
     out = xp.empty((nv, m), fine.dtype)
     dout = _dev(out)
+    coef, poly = _weight_table(int(w), float(beta))
     interp_k[blocks_for(m, THREADS), THREADS](_dev(x), _dev(y), _dev(z), _dev(fine), _dev(perm), int(w),
-                                              float(beta), dout)
-    return _back(dout, fine)
+                                              float(beta), coef, poly, dout)
+    return _back(dout, fine, out)

@@ -1,18 +1,31 @@
 """Per-element NUFFT math shared by the Numba CPU loops and the Numba CUDA kernels.
 
 The Numba mirror of ``cpp/include/spk/nufft.h``: folding a coordinate into [-pi, pi), the
-point -> fine-grid coordinate, the exponential-of-semicircle kernel and the ``w`` weights of one
-axis, periodic index wrap, and the bin bookkeeping used by ``setpts`` and the gather. Where the
-header has a function, the twin here has its name and argument order (``fold``, ``grid_coord``,
-``wrap``, ``axis_point``, ``axis_bin``, ``bin_id``, ``es_kernel``, ``weights_horner``,
-``support_offset``, ``support_meets_tile``); the others are Numba-side helpers.
+point -> fine-grid coordinate, the spreading kernel and the ``w`` weights of one axis, periodic
+index wrap, and the bin bookkeeping used by ``setpts`` and the gather. Where the header has a
+function, the twin here has its name and argument order (``fold``, ``grid_coord``, ``wrap``,
+``axis_point``, ``axis_bin``, ``bin_id``, ``es_kernel``, ``pswf_chi0``, ``pswf_sum``,
+``kernel_value``, ``weights_horner``, ``support_offset``, ``support_meets_tile``); the others
+are Numba-side helpers.
 
 Conventions (those of ``cpp/include/spk/nufft.h``, the module docstring of
 :mod:`spkernels.kernels.nufft`, and the nufft backend contract described in
 :mod:`spkernels.backends.numpy.nufft`): a point ``x`` in [-pi, pi) sits at fine-grid
 coordinate ``t = x * n / (2 pi)``; its support is the ``w`` cells
 ``l0 = ceil(t - w/2) ... l0 + w - 1`` (each taken modulo ``n``) with weights
-``phi((l - t) / (w/2))``, ``phi(z) = exp(beta * (sqrt(1 - z^2) - 1))``.
+``phi((l - t) / (w/2))``.
+
+The kernel ``phi`` is named by its one shape number ``beta`` (what every backend passes on):
+
+- ``beta > 0``: the exponential of semicircle (ES), ``phi(z) = exp(beta (sqrt(1 - z^2) - 1))``,
+  the kernel of finufft up to 2.4 (``kernel="es"``);
+- ``beta < 0``: the prolate spheroidal wave function of order 0 (PSWF) with bandwidth
+  ``c = -beta``, ``psi_0^c(z) / psi_0^c(0)`` (``kernel="pswf"``, the default, the kernel
+  finufft 2.5 adopted). It is evaluated from its Legendre series ``sum_k d_2k P_2k(z)``: the
+  eigenvalue ``chi_0`` of the prolate operator by Newton's method on the determinant of the
+  (symmetrised) tridiagonal matrix of that series, then the coefficients by the backward
+  (Miller) three-term recurrence fused with Clenshaw's sum, so nothing needs more than a few
+  scalars (the CUDA twins run it per point) and the normalisation cancels in the ratio.
 
 Every function takes scalars or caller-provided small arrays only, so the same code compiles
 for the CPU (``@njit``) and as a CUDA device function (numba-cuda compiles ``@njit`` callees).
@@ -109,6 +122,150 @@ def es_kernel(z, beta):
 
 
 @njit(cache=True)
+def pswf_terms(c):
+    """Even Legendre terms kept in the PSWF series of bandwidth ``c`` (the last ones < 1e-17 of
+    the first: measured 9, 17, 21, 30 terms needed at c = 2, 10, 23.5, 37.65)."""
+    return 13 + int(0.5 * c)
+
+
+@njit(cache=True)
+def _pswf_diag(k, c2):
+    # diagonal of the prolate operator in the Legendre basis: k (k + 1) + c^2 <z^2 P_k, P_k>
+    return k * (k + 1.0) + c2 * (2.0 * k * k + 2.0 * k - 1.0) / ((2.0 * k - 1.0) * (2.0 * k + 3.0))
+
+
+@njit(cache=True)
+def _pswf_up(k):
+    # z^2 P_k = up(k) P_{k+2} + ... : (k + 1)(k + 2) / ((2k + 1)(2k + 3))
+    return (k + 1.0) * (k + 2.0) / ((2.0 * k + 1.0) * (2.0 * k + 3.0))
+
+
+@njit(cache=True)
+def _pswf_down(k):
+    # z^2 P_k = ... + down(k) P_{k-2}: k (k - 1) / ((2k - 1)(2k + 1))
+    return k * (k - 1.0) / ((2.0 * k - 1.0) * (2.0 * k + 1.0))
+
+
+@njit(cache=True)
+def _pswf_chi0_newton(c):
+    # Newton on det(T - chi I) from chi = max(0, c - 1) <= chi_0 (measured: 0 < c - chi_0 < 0.88
+    # for 0 < c <= 40): left of a real-rooted polynomial's smallest root Newton rises
+    # monotonically to it. The pivots q_i of T - chi I give d/dchi log|det| = sum q_i' / q_i.
+    # Returns -1 when the start is not below chi_0 (a pivot <= 0): the caller bisects instead.
+    K = pswf_terms(c)
+    c2 = c * c
+    x = max(0.0, c - 1.0)
+    for it in range(60):
+        q = _pswf_diag(0.0, c2) - x
+        if q <= 0.0:
+            return x if it > 0 else -1.0
+        dq = -1.0
+        s = dq / q
+        for i in range(1, K):
+            k = 2.0 * i
+            r = c2 * c2 * _pswf_up(k - 2.0) * _pswf_down(k) / q
+            qn = _pswf_diag(k, c2) - x - r
+            if qn <= 0.0:  # rounding put x at or past chi_0: x is chi_0 to rounding
+                return x if it > 0 else -1.0
+            dq = -1.0 + r * dq / q
+            q = qn
+            s += dq / q
+        step = -1.0 / s
+        x += step
+        if step <= 1e-16 * max(1.0, x):
+            return x
+    return x
+
+
+@njit(cache=True)
+def _pswf_chi0_bisect(c):
+    # bisection on [0, c^2/3] (the operator is positive; c^2/3 is P_0's Rayleigh quotient) with
+    # the Sturm count: a negative pivot of T - chi I means an eigenvalue below chi
+    K = pswf_terms(c)
+    c2 = c * c
+    lo = 0.0
+    hi = c2 / 3.0
+    for _ in range(80):
+        mid = 0.5 * (lo + hi)
+        if mid <= lo or mid >= hi:
+            break
+        q = _pswf_diag(0.0, c2) - mid
+        below = q < 0.0
+        for i in range(1, K):
+            if below:
+                break
+            k = 2.0 * i
+            if q == 0.0:
+                q = 1e-300
+            q = _pswf_diag(k, c2) - mid - c2 * c2 * _pswf_up(k - 2.0) * _pswf_down(k) / q
+            below = q < 0.0
+        if below:
+            hi = mid
+        else:
+            lo = mid
+    return 0.5 * (lo + hi)
+
+
+@njit(cache=True)
+def pswf_chi0(c):
+    """Smallest eigenvalue ``chi_0`` of the prolate operator of bandwidth ``c`` (to rounding),
+    from the tridiagonal matrix ``T`` of its even Legendre series: Newton from below (a few
+    passes), bisection on the Sturm count where Newton's start is not below ``chi_0``."""
+    x = _pswf_chi0_newton(c)
+    return x if x >= 0.0 else _pswf_chi0_bisect(c)
+
+
+@njit(cache=True)
+def pswf_sum(z, c, chi):
+    """Unnormalised ``psi_0^c(z)`` (any z in [-1, 1]) from ``chi = pswf_chi0(c)``.
+
+    The Legendre coefficients ``d_k`` (even k) come from the backward recurrence
+    ``c^2 up(k-2) d_{k-2} + (diag(k) - chi) d_k + c^2 down(k+2) d_{k+2} = 0`` started at
+    ``d = 1`` past the last kept term, and are summed as they appear by Clenshaw's recurrence
+    for Legendre polynomials. The scale is arbitrary but the same for every z (ratios are the
+    kernel), rescaled identically for every z when it grows large.
+    """
+    K = pswf_terms(c)
+    c2 = c * c
+    dk2 = 0.0
+    dk = 1.0
+    b1 = 0.0
+    b2 = 0.0
+    j = 2 * (K - 1) + 1
+    while j >= 0:
+        coef = dk if j % 2 == 0 else 0.0
+        b0 = coef + ((2.0 * j + 1.0) * z / (j + 1.0)) * b1 - ((j + 1.0) / (j + 2.0)) * b2
+        b2 = b1
+        b1 = b0
+        if j % 2 == 0 and j >= 2:
+            k = float(j)
+            dm = -((_pswf_diag(k, c2) - chi) * dk + c2 * _pswf_down(k + 2.0) * dk2) / (c2 * _pswf_up(k - 2.0))
+            dk2 = dk
+            dk = dm
+            if abs(dk) > 1e150:
+                dk *= 1e-150
+                dk2 *= 1e-150
+                b1 *= 1e-150
+                b2 *= 1e-150
+        j -= 1
+    return b1
+
+
+@njit(cache=True)
+def kernel_value(z, beta):
+    """The spreading kernel ``phi(z)`` named by ``beta``: ES for beta > 0, PSWF of bandwidth
+    ``-beta`` (1 at z = 0) for beta < 0; 0 for |z| > 1. One value: the PSWF's eigenvalue is
+    solved per call here, so loops use :func:`axis_weights` (one solve per point and axis)."""
+    if beta > 0.0:
+        return es_kernel(z, beta)
+    if z > 1.0 or z < -1.0:
+        return 0.0
+    c = -beta
+    chi = pswf_chi0(c)
+    return pswf_sum(z, c, chi) / pswf_sum(0.0, c, chi)
+
+
+@njit(cache=True)
 def axis_weights(t, w, beta, wts):
     """Fill ``wts[0:w]`` with the kernel weights of one axis; return the first (unwrapped) index.
 
@@ -117,9 +274,40 @@ def axis_weights(t, w, beta, wts):
     """
     l0 = first_index(t, w)
     inv_half = 2.0 / w
+    if beta > 0.0:
+        for i in range(w):
+            wts[i] = es_kernel((l0 + i - t) * inv_half, beta)
+        return l0
+    c = -beta
+    chi = pswf_chi0(c)
+    inv0 = 1.0 / pswf_sum(0.0, c, chi)
     for i in range(w):
-        wts[i] = es_kernel((l0 + i - t) * inv_half, beta)
+        zz = (l0 + i - t) * inv_half
+        if zz > 1.0 or zz < -1.0:
+            wts[i] = 0.0
+        else:
+            wts[i] = pswf_sum(zz, c, chi) * inv0
     return l0
+
+
+def kernel_values(z, beta):
+    """:func:`kernel_value` over a NumPy array ``z`` (host-side: tables, phihat, the reference)."""
+    z = np.asarray(z, dtype=np.float64)
+    if beta > 0:
+        s = 1.0 - z * z
+        return np.where(s >= 0.0, np.exp(beta * (np.sqrt(np.clip(s, 0.0, None)) - 1.0)), 0.0)
+    return _pswf_values(z.ravel(), float(-beta)).reshape(z.shape)
+
+
+@njit(cache=True)
+def _pswf_values(z, c):
+    out = np.empty(z.shape[0])
+    chi = pswf_chi0(c)
+    inv0 = 1.0 / pswf_sum(0.0, c, chi)
+    for i in range(z.shape[0]):
+        zi = z[i]
+        out[i] = 0.0 if (zi > 1.0 or zi < -1.0) else pswf_sum(zi, c, chi) * inv0
+    return out
 
 
 def kernel_poly(w, beta):
@@ -127,8 +315,9 @@ def kernel_poly(w, beta):
 
     Returns ``coef`` (deg + 1, w), deg = w + 2, such that for ``xi = 2 (l0 - t + w/2) - 1`` in
     [-1, 1) the weight of support cell ``i`` is ``sum_k coef[k, i] xi^(deg - k)``. Fitted by
-    least squares at Chebyshev points; the square-root kink of the kernel at the support edge
-    caps the fit error near ``exp(-beta)`` (4e-8 for w = 7, 3e-11 for w = 10: far below eps).
+    least squares at Chebyshev points. For ES the square-root kink of the kernel at the support
+    edge caps the fit error near ``exp(-beta)`` (4e-8 for w = 7, 3e-11 for w = 10: far below
+    eps); the PSWF is entire, so the fit converges faster.
     """
     return _kernel_poly(int(w), float(beta))
 
@@ -142,8 +331,7 @@ def _kernel_poly(w, beta):
     coef = np.empty((deg + 1, w))
     for i in range(w):
         z = (u + i) * (2.0 / w)
-        vals = np.exp(beta * (np.sqrt(np.clip(1.0 - z * z, 0.0, None)) - 1.0))
-        coef[:, i] = np.polyfit(xi, vals, deg)
+        coef[:, i] = np.polyfit(xi, kernel_values(z, beta), deg)
     coef.setflags(write=False)
     return coef
 

@@ -8,11 +8,18 @@ The nufft family's backend contract (the same in every ``backends/<pkg>/nufft.py
   transforms with :func:`direct_type1` / :func:`direct_type2` (O(M N^3), small sizes only)
   instead of spread / FFT / deconvolve;
 - ``array_module()``: the module the backend's arrays live in (numpy);
+- ``why_unavailable()``: None, or why this family cannot run here although the backend can
+  (a ``_core`` built without it, no CuPy for a GPU FFT);
 - ``max_points(w)``: points per ``setpts`` / ``spread`` call the backend's scratch allows, or None;
 - ``setpts(x, y, z, n_fine, bin_size) -> (perm, bin_offsets)``: stable sort by fine-grid bin;
 - ``spread(x, y, z, c, perm, bin_offsets, n_fine, bin_size, w, beta, method, max_bytes=None)``
   -> fine grid (V, n1, n2, n3) (type-1 direction);
 - ``interp(x, y, z, fine, perm, w, beta)`` -> values (V, M) (type-2 direction).
+
+``w`` is the kernel width in cells and ``beta`` names the kernel: ``beta > 0`` the exponential of
+semicircle with that shape, ``beta < 0`` the PSWF of bandwidth ``-beta``
+(:func:`spkernels.backends.numba_math.nufft.kernel_value`, twin of ``kernel_value`` in
+``cpp/include/spk/nufft.h``).
 
 Here ``setpts`` / ``spread`` / ``interp`` evaluate the kernel directly in float64, vectorised
 over the points (memory M w^3: small sizes only), with the conventions of
@@ -27,7 +34,9 @@ import math
 
 import numpy as np
 
-from .._shared import host_arrays, no_point_limit
+from ..numba_math.nufft import kernel_values
+
+from .._shared import always_available, host_arrays, no_point_limit
 
 BIN_TARGET, BIN_MAX = 16, 32
 EXACT = True
@@ -35,6 +44,7 @@ EXACT = True
 array_module = host_arrays
 
 max_points = no_point_limit
+why_unavailable = always_available
 
 
 def mode_indices(N: int) -> np.ndarray:
@@ -103,9 +113,7 @@ def _axis(x, n, w, beta):
     l0 = np.ceil(t - 0.5 * w).astype(np.int64)
     cells = l0[:, None] + np.arange(w)
     zz = (cells - t[:, None]) * (2.0 / w)
-    s = 1.0 - zz * zz
-    wts = np.where(s >= 0.0, np.exp(beta * (np.sqrt(np.clip(s, 0.0, None)) - 1.0)), 0.0)
-    return cells % n, wts
+    return cells % n, kernel_values(zz, beta)  # ES for beta > 0, PSWF for beta < 0
 
 
 def _flat_support(x, y, z, n_fine, w, beta):
