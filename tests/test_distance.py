@@ -687,3 +687,40 @@ def test_tuned_gemm_algorithm_is_dispatched(monkeypatch, rng):
     with active.using("distance", {"algorithm": "bogus"}):
         dist._topk("cuda", "fp32", X, Y, None, 0, 2)  # an invalid tuned value falls back to the default
     assert calls == ["fused", "gemm", "fused", "fused"]
+
+
+# ------------------------------------------------------------------ the C++ microkernel per ISA
+
+
+@pytest.mark.parametrize("isa", ["native", "avx2", "generic"])
+@pytest.mark.parametrize("metric", METRICS)
+def test_cpu_isa_cap_keeps_the_bound(monkeypatch, rng, isa, metric):
+    """``SPK_CPU_ISA`` caps the instruction set of the C++ CPU microkernel (AVX-512, AVX2 and the
+    generic build block differently; a CI machine may lack AVX-512). Every path keeps its scores
+    within the documented bound of the float64 truth and the argmin of every decisive row."""
+    if not backends.is_available("cpu"):
+        pytest.skip("the C++ CPU backend is not built")
+    monkeypatch.setenv("SPK_CPU_ISA", isa)
+    R, N, P = 301, 97, 77  # partial microkernel tiles in both directions for every ISA
+    X, Y, w = _planted(rng, R, N, P, metric, True)
+    S = _brute(X, Y, w, metric)
+    best = np.argmin(S, axis=0)
+    for precision in ("fp32", "fp64"):
+        B = error_bound(X, Y, metric=metric, weights=w, precision=precision)
+        res = distance_argmin(X, Y, metric=metric, weights=w, k=2, precision=precision, backend="cpu")
+        cols = np.arange(N)[:, None]
+        assert np.all(np.abs(res.score.astype(np.float64) - S[res.index, cols]) <= B[res.index, cols]), precision
+        margin = S - S[best, np.arange(N)] - (B + B[best, np.arange(N)])
+        margin[best, np.arange(N)] = np.inf
+        decisive = margin.min(axis=0) > 0
+        assert decisive.mean() > 0.5 and np.array_equal(res.index[decisive, 0], best[decisive]), precision
+    sq = pairwise_sqdist(X.astype(np.float32), Y.astype(np.float32), backend="cpu")
+    np.testing.assert_allclose(sq, cdist(X, Y, "sqeuclidean"), rtol=1e-4, atol=1e-3)
+
+
+def test_cpu_isa_cap_bad_value(monkeypatch, rng):
+    if not backends.is_available("cpu"):
+        pytest.skip("the C++ CPU backend is not built")
+    monkeypatch.setenv("SPK_CPU_ISA", "sse2")
+    with pytest.raises(ValueError, match="SPK_CPU_ISA must be native, avx512, avx2 or generic, got 'sse2'"):
+        pairwise_sqdist(rng.random((4, 8)), rng.random((3, 8)), backend="cpu")

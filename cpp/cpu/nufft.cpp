@@ -29,6 +29,7 @@
 #include <omp.h>
 #endif
 
+#include "spk/cpu_isa.h"
 #include "spk/cpu_threads.h"
 #include "spk/nufft.h"
 #include "spk/nufft_horner.h"
@@ -133,8 +134,8 @@ namespace avx2 {
 }  // namespace avx2
 #pragma GCC pop_options
 bool use_avx2() {
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return yes;
+  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return has && isa_cap() >= Isa::avx2;
 }
 #endif
 #undef SPK_NUFFT_HOT_PASS
