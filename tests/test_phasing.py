@@ -158,3 +158,34 @@ def test_runs_that_stagnated_are_left_out_of_the_average(rng, monkeypatch):
         PhasingSchedule(average_tolerance=-0.1)
     with pytest.raises(ValueError, match="average_tolerance"):
         PhasingSchedule(average_tolerance=float("nan"))
+
+
+def test_restarts_beside_a_carried_density_start_inside_its_support(rng, monkeypatch):
+    """With ``rho0``, the first run starts from it inside the autocorrelation's support and the
+    other runs from random values inside the support shrink-wrap gives ``rho0`` (the shape found
+    so far, not the autocorrelation's centrosymmetric estimate); without ``rho0`` every run
+    starts inside the autocorrelation's support."""
+    from spkernels.mtip import phasing
+    from spkernels.mtip.phasing import PhasingResult, gaussian_filter, initial_support
+
+    rho = blobs(rng)
+    ac = autocorrelation(rho)
+    sched = PhasingSchedule()
+    seen = []
+
+    def record(amplitudes, measured, support, rho0, schedule, rng_, progress):
+        seen.append((support.copy(), None if rho0 is None else rho0.copy()))
+        return PhasingResult(rho=rho.copy(), support=support, fourier_error=[0.04])
+
+    monkeypatch.setattr(phasing, "_phase_once", record)
+    phase(ac, n_runs=3, rho0=rho, seed=0, schedule=sched)
+    loose = initial_support(gaussian_filter(np.maximum(ac, 0.0), sched.ac_filter_sigma), sched.support_threshold)
+    b = gaussian_filter(rho, sched.shrinkwrap_sigma)
+    own = b > sched.shrinkwrap_threshold * b.max()
+    assert (own != loose).sum() > 0.2 * loose.sum()  # the two supports differ: not vacuous
+    assert np.array_equal(seen[0][0], loose) and np.array_equal(seen[0][1], rho)
+    for support, start in seen[1:]:
+        assert np.array_equal(support, own) and start is None
+    seen.clear()
+    phase(ac, n_runs=2, seed=0, schedule=sched)
+    assert all(np.array_equal(s, loose) and r0 is None for s, r0 in seen)

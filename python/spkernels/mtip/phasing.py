@@ -203,7 +203,8 @@ def phase(ac, *, schedule: PhasingSchedule | None = None, n_runs: int = 1, rho0=
         (translation and inversion) and averaged, which damps phasing randomness; the others
         are dropped.
     rho0 : array, optional
-        Starting density for the first run (MTIP carries the density between generations).
+        Starting density for the first run (MTIP carries the density between generations); the
+        other runs then start from random values inside the support shrink-wrap gives it.
     support : bool array, optional
         Starting support; default :func:`initial_support` of the filtered ``ac``.
     max_frequency : float, optional
@@ -257,10 +258,23 @@ def phase(ac, *, schedule: PhasingSchedule | None = None, n_runs: int = 1, rho0=
             raise ValueError(f"`rho0` must have shape {tuple(ac.shape)}, got {tuple(rho0.shape)}")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
+    # With a starting density, the other runs start from random values inside the support that
+    # shrink-wrap gives it (the shape found so far) rather than inside the autocorrelation's
+    # centrosymmetric estimate. 2CEX with the true orientations held fixed, 3 simulations x 8
+    # seeds (corner 13.2 Å): 21 of 24 reached 13.2-14.5 Å before, the others 15.0, 15.4 and
+    # 22.3 Å (the final random starts never beat a stagnated carried density); with this, all
+    # 24 reached 13.1-14.6 Å. A fourth simulation still stagnated once in 8 (21.1 Å).
+    restart_support = support
+    if rho0 is not None and n_runs > 1:
+        blurred = gaussian_filter(xp.maximum(xp.asarray(rho0, dtype=xp.float64), 0.0), schedule.shrinkwrap_sigma)
+        own = blurred > schedule.shrinkwrap_threshold * float(blurred.max())
+        if bool(own.any()):
+            restart_support = own
     runs = []
     for run in range(n_runs):
-        start = rho0 if (rho0 is not None and run == 0) else None
-        runs.append(_phase_once(amplitudes, measured, support.copy(), start, schedule, rng, progress))
+        carried = rho0 is not None and run == 0
+        runs.append(_phase_once(amplitudes, measured, (support if carried else restart_support).copy(),
+                                rho0 if carried else None, schedule, rng, progress))
     runs.sort(key=lambda r: r.fourier_error[-1] if r.fourier_error else np.inf)
     best = runs[0]
     errors = [r.fourier_error[-1] if r.fourier_error else np.inf for r in runs]
