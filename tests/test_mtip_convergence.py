@@ -6,7 +6,7 @@ puts the detector corner at 19.8 Å. The default reconstruction (schedule sized 
 random start) must reach FSC-0.5 ≤ 1.3× the corner resolution against the true density. About
 two minutes on 2 cores; the full-detector figures are in the README and the demo's report.
 A real structure (the 2CEX entry): with the true orientations held fixed the merge and phasing
-must reach its corner (half a minute); from random orientations it should come within 1.3× of
+must reach its corner (two seeds, under a minute); from random orientations it should come within 1.3× of
 that ceiling, which it does only on some trajectories (an xfail, issue 13; two and a half minutes).
 """
 

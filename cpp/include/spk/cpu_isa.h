@@ -1,9 +1,9 @@
 // The widest x86 instruction set the C++ CPU kernels may pick at run time: the CPU's own,
 // capped by the environment variable SPK_CPU_ISA (native | avx512 | avx2 | generic).
 //
-// Each ISA blocks its loops differently, so results agree to rounding, not bitwise, across CPUs.
-// The cap lets a user reproduce another machine's numbers, and lets the tests run the AVX2 and
-// generic code paths on a CPU that would otherwise always take AVX-512.
+// The paths may differ by rounding (the generic build has no FMA; AVX-512 and AVX2 happen to
+// give the same distances). The cap lets a user take the path another machine takes, and lets
+// the tests run the AVX2 and generic paths on a CPU that would otherwise always take AVX-512.
 #pragma once
 
 #include <cstdlib>
