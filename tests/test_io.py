@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
@@ -10,12 +9,8 @@ from spkernels import io as sio
 
 from _data import DATA
 
-
-
-
 PDB = DATA / "2cex.pdb"
 MRC = DATA / "ribosome70S_65.mrc"
-needs_data = pytest.mark.skipif(not PDB.exists(), reason=f"test data not found at {DATA} (SPK_SHARED_DATA names a folder without it)")
 
 
 # -- structures ----------------------------------------------------------------------------
@@ -31,7 +26,6 @@ def _pdb_atoms(path):
     return np.array(coords), np.array(elements), np.array(b), np.array(occ)
 
 
-@needs_data
 def test_read_pdb_2cex():
     s = sio.read_structure(PDB)
     assert s.n_atoms == 2452
@@ -51,7 +45,6 @@ def test_read_pdb_2cex():
     np.testing.assert_allclose(c.center_of_mass(), 0, atol=1e-9)
 
 
-@needs_data
 def test_mmcif_and_assembly(tmp_path):
     gemmi = pytest.importorskip("gemmi")
     st = gemmi.read_structure(str(PDB))
@@ -190,7 +183,6 @@ def test_h5_errors(tmp_path, rng):
 
 
 # -- MRC -------------------------------------------------------------------------------------
-@needs_data
 def test_read_ribosome_mrc():
     mrcfile = pytest.importorskip("mrcfile")
     v = sio.read_mrc(MRC, permissive=True)
@@ -222,7 +214,6 @@ def test_mrc_round_trip_and_axis_order(tmp_path, rng):
         sio.write_mrc(tmp_path / "c.mrc", vol[0], 1.0)
 
 
-@needs_data
 def test_read_second_model(tmp_path):
     gemmi = pytest.importorskip("gemmi")
     st = gemmi.read_structure(str(PDB))
