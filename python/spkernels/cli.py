@@ -55,6 +55,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def add_detector_arguments(parser: argparse.ArgumentParser, *, binning: int) -> None:
+    """The flat detector of the simulate commands: ``--pixels``, ``--width``, ``--distance`` and
+    ``--binning`` (default `binning`), read back by :func:`detector_from_args`."""
+    parser.add_argument("--pixels", type=int, default=128, help="detector pixels per side")
+    parser.add_argument("--width", type=float, default=0.08, help="detector side in m")
+    parser.add_argument("--distance", type=float, default=0.2, help="detector distance in m")
+    parser.add_argument("--binning", type=int, default=binning, help="bin b x b pixels")
+
+
+def detector_from_args(args):
+    """The :class:`spkernels.geometry.Detector` that :func:`add_detector_arguments`'s options name."""
+    from .geometry import Detector
+
+    return Detector(args.pixels, args.distance, width=args.width, binning=args.binning)
+
+
 def mpi_world():
     """``mpi4py.MPI.COMM_WORLD`` when this process was started by ``mpiexec`` with more than one
     rank (MPICH's ``PMI_SIZE``, Open MPI's ``OMPI_COMM_WORLD_SIZE``), else None: a serial run

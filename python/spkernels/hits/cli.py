@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..cli import add_detector_arguments, detector_from_args
+
 __all__ = ["add_parser"]
 
 
@@ -28,11 +30,10 @@ def _load_sets(paths):
 
 
 def _cmd_simulate(args) -> int:
-    from ..geometry import Detector
     from .data import HitSet, realise, simulate_hits, write_hitset
 
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
-    det = Detector(args.pixels, args.distance, width=args.width, binning=args.binning)
+    det = detector_from_args(args)
     t0 = time.perf_counter()
     sets = [simulate_hits(p, args.n_images, detector=det, photon_energy=args.energy, photons=args.photons,
                           multi_hit_fraction=args.multi_hit, max_particles=args.max_particles, seed=args.seed + i,
@@ -226,10 +227,7 @@ def add_parser(subparsers) -> None:
     s.add_argument("--max-particles", type=int, default=4)
     s.add_argument("--photons", type=float, default=1e4, help="mean photons of a single hit")
     s.add_argument("--energy", type=float, default=4600.0, help="photon energy in eV")
-    s.add_argument("--pixels", type=int, default=128, help="detector pixels per side")
-    s.add_argument("--width", type=float, default=0.08, help="detector side in m")
-    s.add_argument("--distance", type=float, default=0.2, help="detector distance in m")
-    s.add_argument("--binning", type=int, default=2, help="bin b x b pixels")
+    add_detector_arguments(s, binning=2)
     s.add_argument("--record", action="store_true", help="store recorded counts (fluence jitter, Poisson) "
                    "instead of expected photons")
     s.add_argument("--fluence-jitter", type=float, default=0.5, help="log-normal sigma of the fluence (--record)")

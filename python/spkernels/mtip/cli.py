@@ -25,11 +25,13 @@ import logging
 import os
 import time
 
+from ..cli import add_detector_arguments, detector_from_args
+
 __all__ = ["ConfigError", "add_parser", "load_run_data", "read_run_config"]
 
 
 def _cmd_simulate(args) -> int:
-    from ..geometry import Beam, Detector
+    from ..geometry import Beam
     from ..io import write_mrc, write_spi_h5
     from .simulate import simulate
 
@@ -47,7 +49,7 @@ def _cmd_simulate(args) -> int:
         beam = Beam(beam.photon_energy, args.photons, beam.focus_radius)
     if args.energy is not None:
         beam = Beam(args.energy, beam.photons_per_pulse, beam.focus_radius)
-    det = Detector(args.pixels, args.distance, width=args.width, binning=args.binning)
+    det = detector_from_args(args)
     particle = args.pdb
     if particle is None:
         from .particle import demo_particle
@@ -344,10 +346,7 @@ def add_parser(subparsers) -> None:
     s.add_argument("--beam", help="CrystFEL-style .beam file (default: 4600 eV, 1e12 photons, 0.5 um)")
     s.add_argument("--photons", type=float, help="photons per pulse (overrides the beam)")
     s.add_argument("--energy", type=float, help="photon energy in eV (overrides the beam)")
-    s.add_argument("--pixels", type=int, default=128, help="detector pixels per side")
-    s.add_argument("--width", type=float, default=0.08, help="detector side in m")
-    s.add_argument("--distance", type=float, default=0.2, help="detector distance in m")
-    s.add_argument("--binning", type=int, default=1, help="bin b x b pixels")
+    add_detector_arguments(s, binning=1)
     s.add_argument("--multi-hit", type=float, default=0.0, help="fraction of images with 2 particles")
     s.add_argument("--beamstop", type=float, default=0.0, help="beam-stop radius in (binned) pixels")
     s.add_argument("--seed", type=int, default=0, help="seed for orientations and noise")
