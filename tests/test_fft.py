@@ -161,6 +161,26 @@ def test_advise_picks_the_fastest_and_keeps_the_rule_within_the_margin(tmp_cache
     assert got == (36,) and all(s[0] % 2 == 0 for s in calls)
 
 
+def test_a_win_the_second_measurement_does_not_confirm_is_dropped(tmp_cache, monkeypatch):
+    """The winner must beat the rule again in a second, separate measurement of the two: a size
+    that was fast once (a timing blip) gives way to the rule; one fast both times is kept."""
+    from spkernels.tuning import cache
+
+    for second, want in (({(20, 20): 1.0, (22, 22): 0.99}, (20, 20)), ({(20, 20): 1.0, (22, 22): 0.5}, (22, 22))):
+        asked = []
+
+        def measure(shapes, run, repeats, budget):
+            asked.append(sorted(shapes))
+            return {s: (0.5 if s == (22, 22) else 1.0) for s in shapes} if len(asked) == 1 else dict(second)
+
+        monkeypatch.setattr(fft, "_measure", measure)
+        tmp_cache.unlink(missing_ok=True)
+        cache.reload()
+        assert fft.advise((19, 19), backend="cpu") == want
+        assert len(asked) == 2 and asked[1] == [(20, 20), (22, 22)]
+        assert cache.lookup("fft", "cpu", "complex128", "19x19")["shape"] == list(want)
+
+
 def test_advise_cache_round_trip(tmp_cache, monkeypatch):
     make, calls = _fake_timer({(144,) * 3: 0.5, (140,) * 3: 0.8})
     monkeypatch.setattr(fft, "_timer", make)
