@@ -483,5 +483,13 @@ n_references = 20
 ''')
     assert cli.main(["mtip", "run", str(tmp_path / "c.toml"), "--quiet"]) == 0
     assert f"({n - int(keep.sum())} multi-hits dropped)" in capsys.readouterr().out
+    # its checkpoint holds the kept images only: a resume drops them again and reports
+    assert cli.main(["mtip", "run", str(tmp_path / "c.toml"), "--quiet", "--resume"]) == 0
+    assert f"({n - int(keep.sum())} multi-hits dropped)" in capsys.readouterr().out
+    text = (tmp_path / "c.toml").read_text()
+    (tmp_path / "c.toml").write_text(text.replace('hits = "hits.pt"\n', ""))
+    assert cli.main(["mtip", "run", str(tmp_path / "c.toml"), "--quiet", "--resume"]) == 2
+    assert "was written with multi-hit rejection" in capsys.readouterr().err
+    (tmp_path / "c.toml").write_text(text)
     (tmp_path / "c.toml").write_text((tmp_path / "c.toml").read_text().replace("hits.pt", "none.pt"))
     assert cli.main(["mtip", "run", str(tmp_path / "c.toml"), "--quiet"]) == 2

@@ -176,6 +176,27 @@ def test_resume_ends_bitwise_where_an_uninterrupted_run_ends(noiseless, tmp_path
                     resume=True, progress=False)
 
 
+def test_resume_keeps_the_mode_the_run_started_in(noiseless, tmp_path):
+    """A run with its orientations held fixed resumes bitwise in that mode, and a resume in the
+    other mode is refused either way (it would hold a searched run's orientations fixed, or search
+    from a fixed one, silently)."""
+    from functools import partial
+
+    data = SPIData(noiseless.intensities[:80], noiseless.s, orientations=noiseless.orientations[:80])
+    cfg = _tiny_config()
+    fixed = partial(reconstruct, fixed_orientations=True)
+    full = fixed(data, cfg, progress=False)
+    resumed = resume_after_crash(fixed, data, cfg, tmp_path / "f.h5")
+    np.testing.assert_array_equal(resumed.rho, full.rho)
+    np.testing.assert_array_equal(resumed.orientations, data.orientations)
+    with pytest.raises(ValueError, match=r"f\.h5: was written with orientations held fixed.*this run has "
+                                         r"orientations searched"):
+        reconstruct(data, cfg, checkpoint=tmp_path / "f.h5", resume=True, progress=False)
+    reconstruct(data, cfg, checkpoint=tmp_path / "s.h5", progress=False)
+    with pytest.raises(ValueError, match="was written with orientations searched"):
+        fixed(data, cfg, checkpoint=tmp_path / "s.h5", resume=True, progress=False)
+
+
 def test_alignment_finds_rotation_hand_and_shift(rng):
     z, y, x = np.mgrid[:21, :21, :21] - 10
     ref = np.zeros((21, 21, 21))

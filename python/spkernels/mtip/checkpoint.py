@@ -8,7 +8,9 @@ leaves the previous checkpoint intact.
 It also holds SHA-256 fingerprints of the data (images, pixel s-vectors, mask), of the settings
 and of its own arrays and generator state (HDF5 keeps no checksums, so a flipped byte would
 otherwise load). Resuming with other data is refused even when the image count matches, and
-resuming with other settings names the settings that differ. A file that is not a readable
+resuming with other settings names the settings that differ. The run's mode (orientations held
+fixed or searched; multi-hit rejection or not) is stored too, and a resume in the other mode is
+refused: it would silently hold a searched run's orientations fixed, or search from a fixed one. A file that is not a readable
 checkpoint (truncated, corrupted, another format, inconsistent fields) is a ``ValueError``
 naming the file and the field.
 """
@@ -69,9 +71,23 @@ def config_fingerprint(config) -> str:
     return hashlib.sha256(json.dumps(_config_dict(config), sort_keys=True).encode()).hexdigest()
 
 
-def save(path, state: dict, config, *, voxel_size: float, data=None) -> None:
+#: the run modes a checkpoint records, with the value a file written before they were recorded
+#: stands for (only searched orientations without multi-hit rejection existed then)
+RUN_MODE_DEFAULTS = {"fixed_orientations": False, "multi_hit_rejection": False}
+
+
+def _mode_name(key, value) -> str:
+    if key == "fixed_orientations":
+        return "orientations held fixed (`fixed_orientations`, --fixed-orientations)" if value else \
+            "orientations searched (no `fixed_orientations`)"
+    return "multi-hit rejection (`hits`, [run] hits)" if value else "no multi-hit rejection (no `hits`)"
+
+
+def save(path, state: dict, config, *, voxel_size: float, data=None, run_mode=None) -> None:
     """Write `state` (see :func:`spkernels.mtip.reconstruct.reconstruct`) atomically to `path`;
-    with `data`, store its fingerprint so a resume with other data is refused."""
+    with `data`, store its fingerprint so a resume with other data is refused; `run_mode` (keys
+    of :data:`RUN_MODE_DEFAULTS`, missing ones at their defaults) is stored so a resume in
+    another mode is refused."""
     import h5py
 
     tmp = f"{path}.tmp"
@@ -88,6 +104,7 @@ def save(path, state: dict, config, *, voxel_size: float, data=None) -> None:
         f.attrs["config_sha256"] = config_fingerprint(config)
         if data is not None:
             f.attrs["data_sha256"] = data_fingerprint(data)
+        f.attrs["run_mode"] = json.dumps(_run_mode(run_mode))
         f.create_dataset("orientations", data=state["orientations"])
         f.create_dataset("rho", data=state["rho"])
         f.create_dataset("ac", data=state["ac"])
@@ -108,10 +125,20 @@ def _bad(path, what) -> CheckpointError:
     return CheckpointError(f"checkpoint {os.fspath(path)}: {what}")
 
 
-def load(path, config=None, *, data=None) -> dict:
-    """Read a checkpoint; with `config`, refuse one written with different settings, and with
-    `data`, one written for other data (fingerprints). Raises ``ValueError`` naming the file
-    (and the field) for a missing, unreadable, truncated, foreign or inconsistent file."""
+def _run_mode(run_mode) -> dict:
+    mode = dict(RUN_MODE_DEFAULTS)
+    for k, v in (run_mode or {}).items():
+        if k not in mode:
+            raise ValueError(f"`run_mode` has no key {k!r} (known: {', '.join(RUN_MODE_DEFAULTS)})")
+        mode[k] = bool(v)
+    return mode
+
+
+def load(path, config=None, *, data=None, run_mode=None) -> dict:
+    """Read a checkpoint; with `config`, refuse one written with different settings, with
+    `run_mode`, one written in another mode (see :func:`save`), and with `data`, one written for
+    other data (fingerprints). Raises ``ValueError`` naming the file (and the field) for a
+    missing, unreadable, truncated, foreign or inconsistent file."""
     import h5py
 
     p = os.fspath(path)
@@ -136,6 +163,12 @@ def load(path, config=None, *, data=None) -> dict:
         if now != saved:
             diff = sorted(k for k in set(now) | set(saved) if now.get(k) != saved.get(k))
             raise _bad(p, f"was written with different settings: {', '.join(diff)}")
+    if run_mode is not None:
+        now = _run_mode(run_mode)
+        for k in RUN_MODE_DEFAULTS:
+            if out["run_mode"][k] != now[k]:
+                raise _bad(p, f"was written with {_mode_name(k, out['run_mode'][k])}; this run has "
+                              f"{_mode_name(k, now[k])}: resume in the mode the run started in")
     if data is not None:
         if out["n_images"] != data.n_images:
             raise _bad(p, f"was written for {out['n_images']} images, the data hold {data.n_images} (`n_images`)")
@@ -164,6 +197,13 @@ def _read(p, f) -> dict:
             raise _bad(p, f"dataset `{name}` must hold finite floats")
         return a
 
+    def _read_mode(v):
+        mode = json.loads(v)
+        if not isinstance(mode, dict) or set(mode) != set(RUN_MODE_DEFAULTS) or \
+                not all(isinstance(x, bool) for x in mode.values()):
+            raise ValueError(f"expected {{{', '.join(RUN_MODE_DEFAULTS)}: true/false}}, got {v!r}")
+        return mode
+
     def as_int(v):
         if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
             raise TypeError(f"expected an integer, got {v!r}")
@@ -179,6 +219,7 @@ def _read(p, f) -> dict:
         "config": attr("config", json.loads),
         "data_sha256": str(f.attrs["data_sha256"]) if "data_sha256" in f.attrs else None,
         "state_sha256": str(f.attrs["state_sha256"]) if "state_sha256" in f.attrs else None,
+        "run_mode": attr("run_mode", _read_mode) if "run_mode" in f.attrs else dict(RUN_MODE_DEFAULTS),
         "orientations": dataset("orientations"),
         "rho": dataset("rho"),
         "ac": dataset("ac"),

@@ -288,7 +288,9 @@ def _cmd_run(args) -> int:
         if not ck.exists():
             raise ConfigError(f"{ck}: --resume needs this checkpoint, which does not exist")
         try:
-            ckpt.load(ck, cfg, data=data)
+            # With multi-hit rejection the run checks the data itself, after dropping them.
+            mode = {"fixed_orientations": args.fixed_orientations, "multi_hit_rejection": hits is not None}
+            ckpt.load(ck, cfg, data=None if hits is not None else data, run_mode=mode)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
     if _is_root(comm):

@@ -222,11 +222,12 @@ def reconstruct(data: SPIData, config: MTIPConfig | None = None, *, checkpoint=N
     merge_settings = dict(eps=cfg.eps, backend=backend, tikhonov=cfg.tikhonov, cg_tol=cfg.cg_tol,
                           cg_maxiter=cfg.cg_maxiter)
 
+    run_mode = {"fixed_orientations": fixed_orientations, "multi_hit_rejection": hits is not None}
     state = None
     if resume:
         if checkpoint is None or not os.path.exists(checkpoint):
             raise ValueError("`resume` needs an existing `checkpoint` file")
-        state = ckpt.load(checkpoint, cfg, data=data)
+        state = ckpt.load(checkpoint, cfg, data=data, run_mode=run_mode)
         if state["n_images"] != data.n_images:
             raise ValueError("checkpoint was written for a different dataset (image count differs)")
     if state is None:
@@ -390,7 +391,7 @@ def reconstruct(data: SPIData, config: MTIPConfig | None = None, *, checkpoint=N
                          "" if len(stage_metrics) == 1 else "s", decision.reason)
             log.info("generation %d: %s", gen, entry)
             if checkpoint is not None and parallel.is_root(comm):
-                ckpt.save(checkpoint, state, cfg, voxel_size=dx, data=data)
+                ckpt.save(checkpoint, state, cfg, voxel_size=dx, data=data, run_mode=run_mode)
             if callback is not None:
                 callback(entry, state["rho"])
             if bar is not None:
