@@ -183,3 +183,24 @@ def test_exit_code_and_debug_in_a_real_process(run_dir):
     assert proc.stderr.startswith("spkernels: error: ") and "stages[0].generations" in proc.stderr
     proc = subprocess.run(cmd + ["--debug"], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode != 0 and "Traceback" in proc.stderr and "stages[0].generations" in proc.stderr
+
+
+def test_a_missing_optional_package_is_a_one_line_error_with_its_install_hint(tmp_path):
+    """Without PyTorch (blocked in the child), `hits train` says how to install it: exit 2, one
+    line, not an "internal error" with a pointer to --debug."""
+    import textwrap
+
+    from _subprocess import env as subprocess_env
+
+    code = textwrap.dedent(f"""
+        import sys
+        sys.modules["torch"] = None  # import torch now raises ImportError
+        from spkernels.cli import main
+        sys.exit(main(["hits", "train", {str(tmp_path / 'none.h5')!r}, "-o", {str(tmp_path / 'm.pt')!r}]))
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=subprocess_env(),
+                          timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("spkernels: error: ") and 'pip install "spkernels[ml]"' in proc.stderr
+    assert "internal error" not in proc.stderr and "--debug" not in proc.stderr

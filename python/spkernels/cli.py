@@ -15,12 +15,13 @@ import json
 import os
 import sys
 
-from ._errors import BackendUnavailableError
+from ._errors import BackendUnavailableError, MissingDependencyError
 
 #: exit code for bad input (as argparse uses for bad arguments)
 EXIT_USAGE = 2
-#: exceptions that mean "the input was wrong", not "spkernels is broken"
-USER_ERRORS = (ValueError, TypeError, OSError, KeyError, BackendUnavailableError)
+#: exceptions that mean "the input (or an optional package) was missing or wrong", not
+#: "spkernels is broken"
+USER_ERRORS = (ValueError, TypeError, OSError, KeyError, BackendUnavailableError, MissingDependencyError)
 
 # Subcommands that live in their own modules, each exposing add_parser(subparsers) that sets
 # ``func`` on its parser. Only modules that exist are listed, and a failure to import one is
@@ -101,8 +102,8 @@ def _one_line(exc: BaseException) -> str:
 def main(argv=None) -> int:
     """Entry point of the ``spkernels`` console script; returns the exit code.
 
-    0 on success, 2 for bad input (one line on stderr, no traceback), 1 for an unexpected
-    error; ``--debug`` re-raises instead, so the traceback shows.
+    0 on success, 2 for bad input or a missing optional package (one line on stderr, no
+    traceback), 1 for an unexpected error; ``--debug`` re-raises instead, so the traceback shows.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv

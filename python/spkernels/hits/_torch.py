@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import importlib
 
+from .._errors import MissingDependencyError
+
 INSTALL_HINT = 'pip install "spkernels[ml]"'
 
 
 def require_torch():
-    """Import and return ``torch``, or raise ImportError saying which extra installs it.
+    """Import and return ``torch``, or raise MissingDependencyError (an ImportError) saying which
+    extra installs it.
 
     Everything in :mod:`spkernels.hits` that trains or runs a network calls this first; the data
     simulation, the exemplar classifier and the HDF5 helpers do not need PyTorch.
@@ -16,5 +19,5 @@ def require_torch():
     try:
         return importlib.import_module("torch")
     except ImportError as exc:
-        raise ImportError(f"spkernels.hits needs PyTorch for its networks: {INSTALL_HINT} "
+        raise MissingDependencyError(f"spkernels.hits needs PyTorch for its networks: {INSTALL_HINT} "
                           f"(CPU build: pip install torch==2.13.0)") from exc

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import importlib
 
+from .._errors import MissingDependencyError
+
 
 def require(module: str, purpose: str):
-    """Import and return `module`, or raise ImportError saying which `purpose` needs it."""
+    """Import and return `module`, or raise MissingDependencyError (an ImportError) saying which
+    `purpose` needs it."""
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise ImportError(f"{purpose} needs {module} (pip install {module})") from exc
+        raise MissingDependencyError(f"{purpose} needs {module} (pip install {module})") from exc
