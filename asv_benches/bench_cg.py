@@ -3,7 +3,8 @@
 Operator (REFERENCE §1, merge step): ``W(u) = Re(AᴴA u) + rλ·u`` on a real M³ autocorrelation,
 with ``AᴴA`` the :class:`~spkernels.kernels.ToeplitzNormalOperator` of 20 000 random points
 (type-2 NUFFT points; its setup, one type-1 NUFFT onto the 2M grid, is not timed). Each CG
-iteration therefore costs one rfftn/irfftn pair on the (2M)³ grid plus the solver's vector work.
+iteration therefore costs one rfftn/irfftn pair on the operator's circulant grid (L >= 2M - 1 per
+axis, the size :func:`spkernels.fft.advise` gives; pruned on the host) plus the solver's vector work.
 
 Peers measured in the same run on the same operator: ``scipy.sparse.linalg.cg`` (CPU backends)
 and ``cupyx.scipy.sparse.linalg.cg`` (GPU backends), both with rtol = atol = 0 so they run

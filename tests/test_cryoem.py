@@ -307,7 +307,7 @@ def test_mpi_reconstruct_matches_serial(tmp_path, ribosome32):
         pytest.skip("mpiexec not found, or already under mpiexec")
     small = ribosome32[8:24, 8:24, 8:24].copy()
     np.save(tmp_path / "ref.npy", small)
-    p = cryoem.simulate(small, 200, voxel_size=10.0, seed=4, ctf=False, output=tmp_path / "p.star")
+    cryoem.simulate(small, 200, voxel_size=10.0, seed=4, ctf=False, output=tmp_path / "p.star")
     (tmp_path / "run.py").write_text(_MPI_SCRIPT)
     from _subprocess import env as subprocess_env
 

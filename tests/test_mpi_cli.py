@@ -105,7 +105,7 @@ def test_mpi_resume_after_kill_is_bitwise(run_dir):
 
 def test_a_failing_rank_aborts_every_rank(run_dir):
     # Rank 1 fails while rank 0 waits in a collective it would never leave.
-    script = f"""
+    script = """
 import sys
 from spkernels import cli
 import spkernels.mtip.cli as mc
