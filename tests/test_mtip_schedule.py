@@ -272,3 +272,55 @@ def test_restart_and_resume_across_it(tiny_data, tmp_path):
     np.testing.assert_array_equal(resumed.rho, full.rho)
     np.testing.assert_array_equal(resumed.orientations, full.orientations)
     assert [h["decision"] for h in resumed.history] == [h["decision"] for h in full.history]
+
+
+def test_soft_assignment_scores_on_some_pixels_and_averages_all(tiny_data):
+    """soft_assign with `images`: the posteriors come from the pixels given (a band), the means
+    cover every pixel of the images. Checked against the same call on the band alone: the same
+    best references and masses, and means whose band columns are that call's means."""
+    from spkernels.mtip.matching import soft_assign
+
+    rng = np.random.default_rng(7)
+    d = tiny_data
+    M, dx = 17, 45.0 * 2 / 17
+    ac = np.abs(np.fft.fftshift(np.fft.fftn(rng.random((M, M, M))))) ** 2
+    band = np.linalg.norm(d.s, axis=1) <= 0.7 * np.linalg.norm(d.s, axis=1).max()
+    assert 0 < band.sum() < band.size
+    w = d.pixel_weights()
+    kw = dict(temperature=1.0, reference_batch=40, photon_floor=1e-3, eps=1e-6, backend="numpy")
+    sub = (d.intensities[:, band], d.s[band], w[band])
+    b_q, b_s, b_r, b_means, b_mass = soft_assign(ac, *sub, dx, 30, np.random.default_rng(1), **kw)
+    q, s, r, means, mass = soft_assign(ac, *sub, dx, 30, np.random.default_rng(1), images=d.intensities, **kw)
+    np.testing.assert_array_equal(q, b_q)
+    np.testing.assert_array_equal(r, b_r)
+    np.testing.assert_allclose(mass, b_mass, rtol=1e-12)
+    assert means.shape == (len(r), d.intensities.shape[1])
+    np.testing.assert_allclose(means[:, band], b_means, rtol=1e-10)
+    assert np.all(means[:, ~band].sum(axis=1) > 0)  # the pixels outside the band are averaged too
+    with pytest.raises(ValueError, match="`images` must hold the 60 images"):
+        soft_assign(ac, *sub, dx, 30, np.random.default_rng(1), images=d.intensities[:10], **kw)
+
+
+def test_a_soft_stage_after_a_coarser_one_scores_in_the_old_band(tiny_data, monkeypatch):
+    """At a stage change into a soft stage, soft assignment gets the old band's pixels to score
+    and every pixel to average (as hard matching reads only the band)."""
+    import spkernels.mtip.reconstruct as rec
+
+    seen = []
+    real = rec.soft_assign
+
+    def spy(ac, data_sel, s_sel, w, *a, images=None, **kw):
+        seen.append((data_sel.shape[1], None if images is None else images.shape[1]))
+        return real(ac, data_sel, s_sel, w, *a, images=images, **kw)
+
+    monkeypatch.setattr(rec, "soft_assign", spy)
+    cfg = _cfg((Stage(40.0, 2, 30), Stage(20.0, 2, 30)))  # grids 9³ and 11³: a finer grid
+    cfg = MTIPConfig(**{**cfg.__dict__, "soft_stages": 2})
+    res = reconstruct(tiny_data, cfg, progress=False)
+    assert [h["stage"] for h in res.history] == [0, 0, 1, 1]
+    r, w = np.linalg.norm(tiny_data.s, axis=1), tiny_data.pixel_weights()
+    n40, n20 = int(((r <= 1 / 40.0) & (w > 0)).sum()), int(((r <= 1 / 20.0) & (w > 0)).sum())
+    assert n40 < n20
+    # generation 0 has no model (nothing is scored); then stage 0, the change, stage 1
+    assert seen == [(n40, n40), (n40, n20), (n20, n20)]
+    assert np.isfinite(res.rho).all()

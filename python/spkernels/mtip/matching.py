@@ -176,7 +176,7 @@ def match_orientations(ac, data_sel, s_sel, w, current, dx, n_references: int, r
 
 
 def soft_assign(ac, data_sel, s_sel, w, dx, n_references: int, rng: np.random.Generator, *, temperature: float,
-                reference_batch: int, photon_floor: float, eps: float, backend: str):
+                reference_batch: int, photon_floor: float, eps: float, backend: str, images=None):
     """EMC-like soft assignment: every image spread over all references by tempered posteriors.
 
     Each image's weights are ``exp(-(score - best) / (T σ))`` over the references, with σ that
@@ -185,10 +185,18 @@ def soft_assign(ac, data_sel, s_sel, w, dx, n_references: int, rng: np.random.Ge
     of committing every image to one noisy best match. Merging then needs one image per
     reference: the posterior-weighted mean of the data, weighted by the total posterior mass.
 
+    `images` (N, P'), default `data_sel`: the images to average, when the posteriors come from
+    only some of their pixels (`data_sel`, `s_sel` and `w` those pixels: a finer stage's first
+    generation, whose model holds nothing beyond the previous stage's band, scores in that band
+    and still merges every pixel).
+
     Returns ``(best quaternions (N, 4), best scores (N,), reference quaternions (R, 4),
-    mean images (R, P), reference weights (R,))``, the last two in the images' array module.
+    mean images (R, P'), reference weights (R,))``, the last two in the images' array module.
     The (N, R) score matrix is held whole (this is meant for the small coarse stages).
     """
+    images = data_sel if images is None else images
+    if images.shape[0] != data_sel.shape[0]:
+        raise ValueError(f"`images` must hold the {data_sel.shape[0]} images scored, got {images.shape[0]}")
     ref = ReferenceModels(ac, data_sel, s_sel, w, dx, n_references, rng, batch=reference_batch,
                           photon_floor=photon_floor, eps=eps, backend=backend)
     refs, xp = ref.refs, ref.xp
@@ -202,6 +210,6 @@ def soft_assign(ac, data_sel, s_sel, w, dx, n_references: int, rng: np.random.Ge
     p /= p.sum(axis=1, keepdims=True)
     mass = p.sum(axis=0)
     use = mass > 1e-6 * mass.max()
-    means = (p[:, use].T @ data_sel.astype(np.float64)) / mass[use, None]
+    means = (p[:, use].T @ images.astype(np.float64)) / mass[use, None]
     # Host: per-image results and which references carry mass; the means stay where the data are.
     return refs[to_host(best)], to_host(best_score), refs[to_host(use)], means, mass[use]

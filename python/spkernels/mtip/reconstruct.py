@@ -289,9 +289,9 @@ def reconstruct(data: SPIData, config: MTIPConfig | None = None, *, checkpoint=N
             match_in = (data_sel, s_sel, w_sel)
             if rho is not None and state["M"] != M:
                 # The finer grid's first model is the previous autocorrelation, Fourier-padded
-                # (exact inside the old band), and hard matching reads only the pixels of that
-                # band: the model holds nothing beyond it. (Soft assignment averages whole
-                # images, so it reads them all.) From the true orientations (2CEX, 48^2 pixels,
+                # (exact inside the old band), and matching reads only the pixels of that band:
+                # the model holds nothing beyond it (soft assignment too, for its posteriors; it
+                # still averages whole images). From the true orientations (2CEX, 48^2 pixels,
                 # 16.5 -> 13.2 A) matching against the old start, the autocorrelation of the
                 # padded density clipped at zero, left a 6.0 deg median error where the padded
                 # autocorrelation keeps 0.5 deg; on the noiseless blob particle of the tests
@@ -313,8 +313,9 @@ def reconstruct(data: SPIData, config: MTIPConfig | None = None, *, checkpoint=N
                 if soft:
                     if comm is not None and comm.Get_size() > 1:
                         raise ValueError("`soft_stages` is not supported under MPI")
-                    quats, sc, qr, means, mass = soft_assign(ac, data_sel, s_sel, w_sel, dx, stage.n_references,
-                                                             rng, temperature=cfg.soft_temperature, **ref_args)
+                    quats, sc, qr, means, mass = soft_assign(ac, *match_in, dx, stage.n_references, rng,
+                                                             temperature=cfg.soft_temperature, images=data_sel,
+                                                             **ref_args)
                     mean_score = float(sc.mean())
                     merge_args = (means, qr, mass)
                 else:
