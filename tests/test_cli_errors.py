@@ -204,3 +204,23 @@ def test_a_missing_optional_package_is_a_one_line_error_with_its_install_hint(tm
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith("spkernels: error: ") and 'pip install "spkernels[ml]"' in proc.stderr
     assert "internal error" not in proc.stderr and "--debug" not in proc.stderr
+
+
+def test_run_with_starts_resumes_and_reports_them(run_dir, capsys):
+    """[mtip] starts = 2: a checkpoint per start, --resume accepts them (and still refuses a
+    start's file written with other settings), the report names the start kept."""
+    cfg = _edit(run_dir, "seed = 1", "seed = 1\nstarts = 2")
+    assert cli.main(["mtip", "run", cfg, "--quiet"]) == 0
+    out = run_dir / "out"
+    assert (out / "checkpoint.start0.h5").exists() and (out / "checkpoint.start1.h5").exists()
+    report = (out / "report.md").read_text()
+    assert "2 starts, the lowest final phasing error kept: seed 1: " in report and "(kept)" in report
+    assert cli.main(["mtip", "run", cfg, "--quiet", "--resume"]) == 0
+    capsys.readouterr()
+    _edit(run_dir, "seed = 1", "seed = 3")  # start 0 would now be seed 3: its file is not that run's
+    assert cli.main(["mtip", "run", cfg, "--quiet", "--resume"]) == 2
+    assert "checkpoint.start0.h5: was written with different settings: seed" in capsys.readouterr().err
+    (out / "checkpoint.start0.h5").unlink()
+    (out / "checkpoint.start1.h5").unlink()
+    assert cli.main(["mtip", "run", cfg, "--quiet", "--resume"]) == 2
+    assert "checkpoint.start0.h5: --resume needs this checkpoint" in capsys.readouterr().err

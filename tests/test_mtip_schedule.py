@@ -1,6 +1,7 @@
 """The MTIP schedule: convergence-driven stage ends, their limits, and the particle-size estimates."""
 
 import logging
+import os
 
 import numpy as np
 import pytest
@@ -324,3 +325,51 @@ def test_a_soft_stage_after_a_coarser_one_scores_in_the_old_band(tiny_data, monk
     # generation 0 has no model (nothing is scored); then stage 0, the change, stage 1
     assert seen == [(n40, n40), (n40, n20), (n20, n20)]
     assert np.isfinite(res.rho).all()
+
+
+def test_starts_keep_the_lowest_final_phasing_error_and_resume_each(tiny_data, tmp_path):
+    """`starts` = 3: each start is the single run of its seed (bitwise), the result is the one with
+    the lowest final phasing error, every start has its own checkpoint, and a run stopped in the
+    second start resumes to the same result."""
+    import dataclasses
+
+    from spkernels.mtip.reconstruct import start_plan
+
+    cfg = dataclasses.replace(_cfg((Stage(30.0, 2, 30),)), seed=4, starts=3)
+    singles = [reconstruct(tiny_data, dataclasses.replace(cfg, starts=1, seed=4 + k), progress=False)
+               for k in range(3)]
+    errors = [r.history[-1]["phasing_error"] for r in singles]
+    assert len(set(errors)) == 3  # distinct starts: the choice means something
+    best = int(np.argmin(errors))
+    ck = tmp_path / "ck.h5"
+    res = reconstruct(tiny_data, cfg, checkpoint=ck, progress=False)
+    np.testing.assert_array_equal(res.rho, singles[best].rho)
+    np.testing.assert_array_equal(res.orientations, singles[best].orientations)
+    assert [st["seed"] for st in res.starts] == [4, 5, 6]
+    assert [st["chosen"] for st in res.starts] == [k == best for k in range(3)]
+    assert [st["phasing_error"] for st in res.starts] == errors
+    files = [f for _, f in start_plan(cfg, ck)]
+    assert files == [str(tmp_path / f"ck.start{k}.h5") for k in range(3)]
+    assert all(os.path.exists(f) for f in files) and not ck.exists()
+
+    class Crash(Exception):
+        pass
+
+    seen = []
+
+    def crash(entry, rho):
+        seen.append(entry["generation"])
+        if len(seen) == 4:  # the second generation of the second start
+            raise Crash
+
+    ck2 = tmp_path / "again.h5"
+    with pytest.raises(Crash):
+        reconstruct(tiny_data, cfg, checkpoint=ck2, progress=False, callback=crash)
+    assert [os.path.exists(f) for _, f in start_plan(cfg, ck2)] == [True, True, False]
+    resumed = reconstruct(tiny_data, cfg, checkpoint=ck2, resume=True, progress=False)
+    np.testing.assert_array_equal(resumed.rho, res.rho)
+    assert resumed.starts == res.starts
+    with pytest.raises(ValueError, match="needs an existing checkpoint of a start"):
+        reconstruct(tiny_data, cfg, checkpoint=tmp_path / "none.h5", resume=True, progress=False)
+    with pytest.raises(ValueError, match="`starts`"):
+        MTIPConfig(starts=0)

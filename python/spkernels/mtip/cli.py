@@ -285,12 +285,17 @@ def _cmd_run(args) -> int:
     if args.resume:
         # Check the checkpoint before anything runs or is written: it must be ours, readable,
         # and written for these data and settings.
-        if not ck.exists():
-            raise ConfigError(f"{ck}: --resume needs this checkpoint, which does not exist")
+        from .reconstruct import start_plan
+
+        plan = [(c, Path(f)) for c, f in start_plan(cfg, ck)]  # one file per start ([mtip] starts)
+        if not any(f.exists() for _, f in plan):
+            raise ConfigError(f"{plan[0][1]}: --resume needs this checkpoint, which does not exist")
         try:
             # With multi-hit rejection the run checks the data itself, after dropping them.
             mode = {"fixed_orientations": args.fixed_orientations, "multi_hit_rejection": hits is not None}
-            ckpt.load(ck, cfg, data=None if hits is not None else data, run_mode=mode)
+            for c, f in plan:
+                if f.exists():
+                    ckpt.load(f, c, data=None if hits is not None else data, run_mode=mode)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
     if _is_root(comm):

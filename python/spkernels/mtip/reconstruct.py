@@ -113,6 +113,9 @@ class MTIPResult:
         ``diameter``, ``method`` = ``"guinier"``, ``"shape-fit"`` or ``"given"``, ``reason``, ...).
     stages : list of dict or None
         Per stage (attempt): generations run and why it ended (:func:`stage_summary`).
+    starts : list of dict or None
+        With ``MTIPConfig.starts`` > 1: per start its ``seed``, final ``phasing_error``,
+        ``generations`` and whether it was ``chosen`` (the lowest error; this result is its).
     """
 
     rho: np.ndarray
@@ -123,6 +126,48 @@ class MTIPResult:
     kept_images: np.ndarray | None = None
     size_estimate: dict | None = None
     stages: list | None = None
+    starts: list | None = None
+
+
+def start_plan(config: MTIPConfig, checkpoint=None) -> list:
+    """What each start of ``config.starts`` runs: ``[(config of the start, its checkpoint file)]``.
+
+    Start k has seed ``config.seed + k`` and ``starts = 1``; its checkpoint is
+    ``<stem>.start<k><suffix>`` beside `checkpoint` (the file itself for a single start), so each
+    start resumes on its own.
+    """
+    import dataclasses
+    from pathlib import Path
+
+    if config.starts == 1:
+        return [(config, checkpoint)]
+    plan = []
+    for k in range(config.starts):
+        ck = None
+        if checkpoint is not None:
+            p = Path(os.fspath(checkpoint))
+            ck = str(p.with_name(f"{p.stem}.start{k}{p.suffix}"))
+        plan.append((dataclasses.replace(config, starts=1, seed=config.seed + k), ck))
+    return plan
+
+
+def _best_start(data, cfg, checkpoint, resume, kwargs) -> MTIPResult:
+    """``reconstruct`` once per start of ``cfg.starts``; the lowest final phasing error wins."""
+    plan = start_plan(cfg, checkpoint)
+    if resume and not any(ck is not None and os.path.exists(ck) for _, ck in plan):
+        raise ValueError(f"`resume` needs an existing checkpoint of a start ({plan[0][1]}, ...)")
+    runs = []
+    for k, (sub, ck) in enumerate(plan):
+        log.info("start %d of %d (seed %d)", k + 1, len(plan), sub.seed)
+        runs.append(reconstruct(data, sub, checkpoint=ck, resume=bool(resume and os.path.exists(ck)), **kwargs))
+    errors = [float(r.history[-1]["phasing_error"]) for r in runs]
+    best = int(np.argmin(errors))
+    log.info("start %d of %d kept: final phasing errors %s", best + 1, len(plan),
+             ", ".join(f"{e:.4g}" for e in errors))
+    out = runs[best]
+    out.starts = [{"seed": sub.seed, "phasing_error": e, "generations": len(r.history), "chosen": k == best}
+                  for k, ((sub, _), r, e) in enumerate(zip(plan, runs, errors))]
+    return out
 
 
 def _pipeline_backend(requested: str) -> str:
@@ -156,7 +201,8 @@ def reconstruct(data: SPIData, config: MTIPConfig | None = None, *, checkpoint=N
     config : MTIPConfig, optional
         Settings; the default builds the coarse-to-fine schedule from the data.
     checkpoint : path, optional
-        HDF5 file written atomically after every generation (temporary file, then rename).
+        HDF5 file written atomically after every generation (temporary file, then rename); with
+        ``config.starts`` > 1 one file per start beside it (:func:`start_plan`).
     resume : bool
         Continue from ``checkpoint``; with the same config and data the run ends bitwise where
         an uninterrupted run ends.
@@ -190,6 +236,11 @@ def reconstruct(data: SPIData, config: MTIPConfig | None = None, *, checkpoint=N
     if config is not None and not isinstance(config, MTIPConfig):
         raise TypeError(f"`config` must be an MTIPConfig, got {type(config).__name__}")
     cfg = config or MTIPConfig()
+    if cfg.starts > 1:
+        return _best_start(data, cfg, checkpoint, resume,
+                           dict(progress=progress, comm=comm, callback=callback,
+                                initial_orientations=initial_orientations, hits=hits,
+                                hits_threshold=hits_threshold, fixed_orientations=fixed_orientations))
     kept_images = None
     if hits is not None:
         data, kept_images = _drop_multi_hits(data, hits, hits_threshold, initial_orientations)

@@ -55,6 +55,8 @@ def write_outputs(result, out_dir, *, reference=None, reference_voxel_size=None,
         rep["size_estimate"] = result.size_estimate
     if getattr(result, "stages", None) is not None:
         rep["stages"] = result.stages
+    if getattr(result, "starts", None) is not None:
+        rep["starts"] = result.starts
     if result.history:
         rep["seconds_total"] = float(sum(sum(h["seconds"].values()) for h in result.history))
     if true_orientations is not None:
@@ -91,6 +93,9 @@ def format_report(rep: dict) -> str:
     size = rep.get("size_estimate")
     if size:
         lines.append(f"- particle diameter {size['diameter']:.1f} Å by {size['method']} ({size['reason']})")
+    if rep.get("starts"):
+        lines.append(f"- {len(rep['starts'])} starts, the lowest final phasing error kept: " + "; ".join(
+            f"seed {st['seed']}: {st['phasing_error']:.4g}{' (kept)' if st['chosen'] else ''}" for st in rep["starts"]))
     if rep.get("stages"):
         lines += ["", "| stage | res. limit (Å) | generations | why it ended |", "|---|---|---|---|"]
         for st in rep["stages"]:
