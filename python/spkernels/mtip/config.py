@@ -153,7 +153,7 @@ class MTIPConfig:
         orientations a run sometimes settles in a self-consistent wrong model at a good-looking
         median orientation error; in the regime study (docs, "MTIP regimes") the lower final
         error picked the better map in each of the 6 pairs of starts on the same data whose
-        resolutions differed by more than 10% (their errors 7-140% apart). Costs ``starts``
+        resolutions differed by more than 10% (their errors 7-137% apart). Costs ``starts``
         times the time; default 1.
     stages : tuple of Stage
         Coarse-to-fine schedule; empty means

@@ -79,6 +79,7 @@ __all__ = [
     "size_estimate",
     "stage_decision",
     "stage_summary",
+    "start_plan",
 ]
 
 log = logging.getLogger("spkernels.mtip.reconstruct")
