@@ -85,7 +85,10 @@ def test_real_structure_from_random_orientations_reaches_its_fixed_orientation_c
     symmetry breaks late (at 16.5-13.2 Å: the 40-20 Å stages are 1.7-3.3 resolution elements
     across this particle), and the result depends on the trajectory (see the xfail reason):
     seeds 2-7 on this simulation gave 21.1, 14.4, 16.6, 24.5, 15.2 and 23.6 Å against a
-    13.1-14.6 Å ceiling, at 5.1-7.8° median error whether they passed or failed."""
+    13.1-14.6 Å ceiling, at 5.1-7.8° median error whether they passed or failed (with measured
+    FFT sizes); with the rule's sizes, as the suite now runs, seeds 1-4 gave 24.4, 26.6, 24.3 and
+    15.8 Å. `starts` would not rescue this case: the good start had the highest final phasing
+    error (docs/mtip_regimes.rst)."""
     ds, data, ceiling = cex
     corner = 1.0 / data.s_max
     ceil = ceiling.resolution.angstrom

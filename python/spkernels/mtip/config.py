@@ -153,8 +153,10 @@ class MTIPConfig:
         orientations a run sometimes settles in a self-consistent wrong model at a good-looking
         median orientation error; in the regime study (docs, "MTIP regimes") the lower final
         error picked the better map in each of the 6 pairs of starts on the same data whose
-        resolutions differed by more than 10% (their errors 7-137% apart). Costs ``starts``
-        times the time; default 1.
+        resolutions differed by more than 10% (their errors 7-137% apart). It is a help, not a
+        guarantee: of four starts on the 2CEX data of the test suite, the one good map (15.8 Å
+        against 24.3-26.6 Å) had the highest final error, so three starts would have kept a
+        24.3 Å one. Costs ``starts`` times the time; default 1.
     stages : tuple of Stage
         Coarse-to-fine schedule; empty means
         :func:`~spkernels.mtip.schedule.default_schedule` built from the data (adaptive stages).
